@@ -1,0 +1,25 @@
+"""The alpha-Wiener filter of LarsNet, as a pure function."""
+from __future__ import annotations
+
+import torch
+
+WIENER_EPS = 1e-7
+
+
+def alpha_wiener_gains(estimates: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Gains that share the mixture among sources in proportion to their powered magnitude estimates.
+
+    P_s = estimate_s ** alpha;  W_s = P_s / (sum_k P_k + 1e-7). The filtered source is W_s times the
+    mixture's complex spectrum (|X| * W_s with the mixture phase).
+
+    Args:
+        estimates: (sources, channels, bins, frames) non-negative magnitudes, mask_s * |X|.
+        alpha: exponent, > 0.
+
+    Returns:
+        gains: (sources, channels, bins, frames) in [0, 1).
+    """
+    if not alpha > 0:
+        raise ValueError(f"the Wiener exponent must be > 0, got {alpha}")
+    power = estimates.pow(alpha)
+    return power / (power.sum(dim=0, keepdim=True) + WIENER_EPS)

@@ -1,0 +1,104 @@
+"""Loading LarsNet checkpoints safely.
+
+Checkpoints are pickles. They are read only with torch's weights-only unpickler, which builds tensors and
+plain containers and refuses every other global. The official training checkpoints also carry a numpy
+float64 (`val_loss`), so exactly the two globals that rebuild a numpy scalar are allowed besides.
+A checkpoint that asks for anything else (a pickle that would run code) is refused before it runs.
+"""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import LarsNetConfig
+from .errors import CheckpointShapeError, CorruptCheckpointError, UnsafeCheckpointError, WeightsMissingError
+from .unet import UNet
+
+#: Non-tensor globals that real LarsNet training checkpoints carry, under the names numpy 1 and 2 pickle them.
+_NUMPY_SCALAR = np._core.multiarray.scalar
+ALLOWED_GLOBALS = [
+    _NUMPY_SCALAR,
+    (_NUMPY_SCALAR, "numpy.core.multiarray.scalar"),
+    np.dtype,
+    type(np.dtype(np.float64)),
+]
+
+
+def missing_checkpoints(models_dir: Path, stems: tuple[str, ...] | list[str], config: LarsNetConfig) -> list[Path]:
+    """The checkpoint files of `stems` that are absent under `models_dir`."""
+    return [config.checkpoint_path(models_dir, stem) for stem in stems if not config.checkpoint_path(models_dir, stem).is_file()]
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read the `model_state_dict` of one checkpoint with the weights-only unpickler.
+
+    Raises:
+        UnsafeCheckpointError: the pickle asks for a global outside the allowed list.
+        CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
+    """
+    try:
+        with torch.serialization.safe_globals(ALLOWED_GLOBALS):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        text = str(error)
+        if "Unsupported global" in text or "not an allowed global" in text or "Unsupported operand" in text:
+            detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+            raise UnsafeCheckpointError(
+                f"refused to load {path}: its pickle asks for something other than tensors ({detail}). "
+                "It could run code, so it was not executed. Use the official LarsNet checkpoints, or convert "
+                "your own with `torch.save({'model_state_dict': model.state_dict()}, path)`."
+            ) from error
+        raise CorruptCheckpointError(f"cannot read checkpoint {path}: {text.splitlines()[0]}. Re-download it.") from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CorruptCheckpointError(
+            f"cannot read checkpoint {path} (truncated or not a torch checkpoint: {str(error).splitlines()[0]}). "
+            "Re-download or re-install the weights."
+        ) from error
+    state = checkpoint.get("model_state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise CorruptCheckpointError(f"checkpoint {path} holds no model_state_dict of tensors")
+    return state
+
+
+def check_state_dict(state: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], path: Path) -> None:
+    """Raise CheckpointShapeError unless `state` has exactly the names and shapes of `reference`."""
+    missing = sorted(set(reference) - set(state))
+    unexpected = sorted(set(state) - set(reference))
+    wrong = [
+        f"{name} {tuple(state[name].shape)} (expected {tuple(tensor.shape)})"
+        for name, tensor in reference.items()
+        if name in state and state[name].shape != tensor.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else ""))
+    if unexpected:
+        problems.append(f"unexpected {', '.join(unexpected[:5])}" + (" …" if len(unexpected) > 5 else ""))
+    if wrong:
+        problems.append(f"wrong shape: {', '.join(wrong[:5])}" + (" …" if len(wrong) > 5 else ""))
+    if problems:
+        raise CheckpointShapeError(
+            f"checkpoint {path} is not a LarsNet U-Net: {'; '.join(problems)}. "
+            "Install the official pretrained_larsnet_models files."
+        )
+
+
+def load_unet(path: Path, bins: int = 2048) -> UNet:
+    """Build a U-Net in eval mode from one checkpoint file (weights on the CPU, float32)."""
+    state = read_state_dict(path)
+    unet = UNet(bins=bins)
+    check_state_dict(state, unet.state_dict(), path)
+    unet.load_state_dict(state)
+    return unet.eval()
+
+
+def load_unets(models_dir: Path, stems: tuple[str, ...] | list[str], config: LarsNetConfig) -> dict[str, UNet]:
+    """Load the U-Nets of `stems`; every absent file is named in one WeightsMissingError."""
+    missing = missing_checkpoints(models_dir, stems, config)
+    if missing:
+        raise WeightsMissingError(str(models_dir), [str(path) for path in missing])
+    return {stem: load_unet(config.checkpoint_path(models_dir, stem), config.bins[stem]) for stem in stems}
