@@ -8,7 +8,7 @@ import yaml
 
 from .errors import ConfigError
 
-STEMS = ("kick", "snare", "toms", "hihat", "cymbals")
+from . import STEMS
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.yaml")
 #: What this implementation computes; a config asking for other values is refused, not silently ignored.
 SUPPORTED = {"sr": 44100, "n_fft": 4096, "hop_length": 1024, "win_length": 4096}

@@ -1,0 +1,185 @@
+"""Command line of the LARS service: `lars-service <command>` or `python -m src <command>`.
+
+A thin shell over the Python API. Arguments are parsed before anything heavy is imported (so `--help`
+is instant), every outcome is one JSON document on stdout, and logs and progress go to stderr.
+The service's typed errors are turned into the JSON error document here and nowhere else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from . import __version__
+from .errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ProcessingError, ServiceError, UsageError
+from .formats import FORMATS
+
+log = logging.getLogger("lars_service")
+COMMANDS = ("separate", "info")
+STEM_NAMES = "kick,snare,toms,hihat,cymbals"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (turned into the JSON error document) instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}. Run `lars-service {self.prog.split()[-1]} --help` for usage.", usage=self.format_usage().strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lars-service",
+        description="Split a drum recording into kick, snare, toms, hi-hat and cymbals with LarsNet. "
+        "Prints one JSON document on stdout; logs and progress go to stderr.",
+    )
+    parser.add_argument("--version", action="version", version=f"lars-service {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    separate = commands.add_parser(
+        "separate", help="separate a drum recording into stems",
+        description="Separate a drum recording into stem files <output-dir>/<input stem>_<stem>.<format>.",
+        epilog="Exit codes: 0 success, 1 processing failure, 2 usage or validation error, 130/143 cancelled by "
+        "SIGINT/SIGTERM. stdout holds exactly one JSON document: the result, or {error, message, details}.",
+    )
+    separate.add_argument("--input", "-i", required=True, help="audio file (wav, flac, ogg, mp3, aiff; any rate, any channel count)")
+    separate.add_argument("--output-dir", "-o", required=True, help="directory for the stem files (created if missing)")
+    separate.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
+    separate.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
+                          help="torch device; auto prefers cuda, then a working mps, then cpu (default: auto)")
+    separate.add_argument("--wiener-filter", action="store_true", help="alpha-Wiener filtering across the five stems (runs all five U-Nets)")
+    separate.add_argument("--wiener-exponent", type=float, metavar="A", help="alpha of the Wiener filter, > 0 (default 1.0; needs --wiener-filter)")
+    separate.add_argument("--format", choices=tuple(FORMATS), default="wav", help="output format (default: wav)")
+    separate.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
+                          help="16 or 24 (wav, flac), 32 = 32-bit float (wav only); default 24; mp3 has none")
+    separate.add_argument("--sample-rate", type=int, default=44100, help="output sample rate in Hz (default: 44100)")
+    separate.add_argument("--models-dir", metavar="DIR",
+                          help="LarsNet weights, as <DIR>/<stem>/pretrained_<stem>_unet.pth (default: $LARS_MODELS_DIR, "
+                          "then the user data directory, then larsnet/pretrained_larsnet_models beside the code)")
+    separate.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
+                          help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "
+                          "an explicit choice never falls back (default: auto)")
+    _add_common(separate)
+    separate.set_defaults(handler=_run_separate)
+
+    info = commands.add_parser("info", help="version, processors, devices, models directory and weights found")
+    info.add_argument("--models-dir", metavar="DIR", help="models directory to inspect (default: as for separate)")
+    _add_common(info)
+    info.set_defaults(handler=_run_info)
+    return parser
+
+
+def _add_common(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--verbose", "-v", action="store_true", help="log to stderr")
+    command.add_argument("--progress", choices=("none", "json"), default="none",
+                         help="json: write progress events as JSON lines to stderr")
+
+
+def _run_separate(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    from .api import separate
+    from .request import build_request
+
+    return separate(build_request(args), progress)
+
+
+def _run_info(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    from .info import service_info
+
+    return service_info(args.models_dir)
+
+
+def _progress_reporter(mode: str) -> Callable[[str, int, int], None]:
+    """progress(stage, done, total) -> JSON lines on stderr (with --progress json) and debug logs."""
+    started = time.perf_counter()
+
+    def report(stage: str, done: int, total: int) -> None:
+        seconds = round(time.perf_counter() - started, 3)
+        log.debug("%s %d/%d (%.1f s)", stage, done, total, seconds)
+        if mode == "json":
+            event = {"event": "progress", "stage": stage, "done": done, "total": total, "seconds": seconds}
+            sys.stderr.write(json.dumps(event) + "\n")
+            sys.stderr.flush()
+
+    return report
+
+
+@contextmanager
+def _stdout_reserved() -> Iterator[None]:
+    """Point file descriptor 1 at stderr while working, so that nothing but the JSON reaches stdout."""
+    sys.stdout.flush()
+    real_stdout = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(real_stdout, 1)
+        os.close(real_stdout)
+
+
+def _cancel_on_signals() -> None:
+    """SIGINT and SIGTERM raise CancelledError once; later signals are ignored so clean-up can finish."""
+
+    def cancel(signal_number: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if signal_number == signal.SIGINT:
+            raise CancelledError("SIGINT", EXIT_SIGINT)
+        raise CancelledError("SIGTERM", EXIT_SIGTERM)
+
+    signal.signal(signal.SIGINT, cancel)
+    signal.signal(signal.SIGTERM, cancel)
+
+
+def _emit(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; print its JSON document on stdout; return the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version"):
+        arguments.insert(0, "separate")  # the seed's form: options without a command mean `separate`
+    try:
+        args = build_parser().parse_args(arguments)
+        if args.command is None:
+            raise UsageError(f"no command given; choose one of {', '.join(COMMANDS)}. Run `lars-service --help`.")
+    except UsageError as error:
+        _emit(error.to_json())
+        return error.exit_code
+    except SystemExit as stop:  # --help and --version, printed by argparse
+        return int(stop.code or 0)
+    if args.verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
+    exit_code = 0
+    with _stdout_reserved():
+        try:
+            _cancel_on_signals()
+            document = args.handler(args, _progress_reporter(args.progress))
+        except ServiceError as error:
+            document, exit_code = error.to_json(), error.exit_code
+        except MemoryError as error:
+            failure = ProcessingError(f"out of memory ({error}); try a shorter input or another device")
+            document, exit_code = failure.to_json(), failure.exit_code
+        except Exception as error:  # anything unforeseen still ends in the JSON contract
+            log.exception("unexpected failure")
+            failure = ProcessingError(f"{type(error).__name__}: {error}", exception=type(error).__name__)
+            document, exit_code = failure.to_json(), failure.exit_code
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _emit(document)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The service's Python API: one validated request in, one result document out.
+
+`__main__` is a thin shell over `separate`. Nothing here prints or configures logging; progress
+flows through the callback.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from . import __version__
+from .audio import StemWriter, decode_input, output_path, prepare_output_dir, probe
+from .devices import resolve_device
+from .processors import load_processor
+from .processors.base import ProgressCallback
+from .request import SeparationRequest
+
+log = logging.getLogger(__name__)
+
+
+def separate(request: SeparationRequest, progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Run a separation and write one file per requested stem.
+
+    Returns:
+        The success document: version, model, backend, processor, stems {stem: absolute path},
+        wiener_filter, wiener_exponent, output_format, bit_depth, sample_rate, processing_time,
+        input {path, sample_rate, channels, duration}, warnings.
+
+    Raises:
+        ServiceError subclasses; outputs are only in place when this returns.
+    """
+    started = time.perf_counter()
+    info = probe(request.input_path)
+    output_dir = prepare_output_dir(request.output_dir)
+    device, warnings = resolve_device(request.device)
+    processor, passed_over = load_processor(request, device)
+    warnings += passed_over + processor.notes
+    log.info("processor %s on %s, input %s (%d Hz, %d ch, %.2f s)", processor.name, device, info.path,
+             info.sample_rate, info.channels, info.duration)
+    paths = {stem: output_path(output_dir, request.input_path, stem, request.output_format) for stem in request.stems}
+    with decode_input(info, processor.sample_rate, progress) as source:
+        warnings += source.warnings
+        writer = StemWriter(paths, source.channels, processor.sample_rate, request.sample_rate,
+                            request.output_format, request.bit_depth)
+        try:
+            for _, chunk in processor.stream(source, progress):
+                for stem in request.stems:
+                    writer.write(stem, chunk[stem])
+            written = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    warnings += writer.clipping_warnings()
+    return {
+        "version": __version__,
+        "model": "LARS",
+        "backend": device,
+        "processor": processor.name,
+        "stems": {stem: str(path) for stem, path in written.items()},
+        "wiener_filter": processor.wiener_applied,
+        "wiener_exponent": request.wiener_exponent if processor.wiener_applied else None,
+        "output_format": request.output_format,
+        "bit_depth": request.bit_depth,
+        "sample_rate": request.sample_rate,
+        "processing_time": round(time.perf_counter() - started, 3),
+        "input": {
+            "path": str(info.path),
+            "sample_rate": info.sample_rate,
+            "channels": info.channels,
+            "duration": round(source.samples / processor.sample_rate, 6),
+        },
+        "warnings": warnings,
+    }

@@ -1,0 +1,263 @@
+"""Audio I/O: read any libsndfile format, resample with soxr, fix the channel layout, write atomically.
+
+Both directions stream in blocks, so memory does not grow with the length of the audio:
+- `decode_input` reads the input block by block, downmixes more than two channels to stereo, cleans
+  NaN and infinite samples, resamples to the processor's rate and keeps the result in a temporary raw
+  float32 file that `ModelInput.read` serves slices of.
+- `StemWriter` takes each stem chunk by chunk, resamples it to the output rate and writes a temporary
+  file beside the final one; `commit` renames them into place (atomic per file), `abort` removes them.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile
+import soxr
+
+from .errors import InputError, OutputError
+from .formats import FORMATS, SUBTYPES
+
+READ_BLOCK_FRAMES = 1 << 18
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """What the input file says about itself (before any conversion)."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        """Seconds, from the header's frame count."""
+        return self.frames / self.sample_rate
+
+
+def probe(path: Path) -> InputInfo:
+    """Open `path` with libsndfile and read its header.
+
+    Raises:
+        InputError: missing, a directory, unreadable, not audio, or without audio frames.
+    """
+    if not path.exists():
+        raise InputError(f"input file not found: {path}. Check the path.", path=str(path))
+    if path.is_dir():
+        raise InputError(f"input is a directory, not an audio file: {path}", path=str(path))
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input file is not readable (permission denied): {path}. Fix its permissions.", path=str(path))
+    if path.stat().st_size == 0:
+        raise InputError(f"input file is empty (0 bytes): {path}", path=str(path))
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        raise InputError(
+            f"cannot decode {path} as audio ({error}). Supported: WAV, FLAC, OGG, MP3, AIFF and other formats libsndfile reads.",
+            path=str(path),
+        ) from error
+    if info.frames <= 0 or info.channels <= 0 or info.samplerate <= 0:
+        raise InputError(f"input holds no audio frames: {path}", path=str(path), frames=int(info.frames))
+    return InputInfo(path, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+def to_stereo(block: np.ndarray) -> np.ndarray:
+    """Downmix (frames, channels > 2) to (frames, 2): even-numbered channels to the left, odd to the right."""
+    return np.stack([block[:, 0::2].mean(axis=1), block[:, 1::2].mean(axis=1)], axis=1)
+
+
+class ModelInput:
+    """The input converted for a processor: float32, 1 or 2 channels, at `sample_rate`, in a temporary file.
+
+    Attributes:
+        samples: frames after conversion.
+        channels: 1 or 2.
+        sample_rate: the processor's rate.
+        warnings: what the conversion changed that the user should know.
+    """
+
+    def __init__(self, raw_file: BinaryIO, samples: int, channels: int, sample_rate: int, warnings: list[str]) -> None:
+        self._file = raw_file
+        self.samples = samples
+        self.channels = channels
+        self.sample_rate = sample_rate
+        self.warnings = warnings
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """(channels, stop - start) float32 samples [start, stop), 0 <= start <= stop <= samples."""
+        self._file.seek(start * self.channels * 4)
+        count = (stop - start) * self.channels
+        interleaved = np.fromfile(self._file, dtype=np.float32, count=count)
+        return interleaved.reshape(-1, self.channels).T
+
+    def read_all(self) -> np.ndarray:
+        """(channels, samples) float32: the whole input, for processors that need it at once."""
+        return self.read(0, self.samples)
+
+    def close(self) -> None:
+        """Delete the temporary file."""
+        self._file.close()
+
+    def __enter__(self) -> "ModelInput":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput:
+    """Decode, downmix, clean and resample the whole input into a `ModelInput`, block by block.
+
+    Raises:
+        InputError: the file cannot be decoded past its header, or decodes to no frames.
+    """
+    channels = min(info.channels, 2)
+    warnings = []
+    if info.channels > 2:
+        warnings.append(f"input has {info.channels} channels; downmixed to stereo (even channels left, odd right)")
+    resampler = None
+    if info.sample_rate != sample_rate:
+        resampler = soxr.ResampleStream(info.sample_rate, sample_rate, channels, dtype="float32", quality="HQ")
+    raw_file = tempfile.TemporaryFile(prefix="lars-input-")
+    written = non_finite = decoded = 0
+    try:
+        with soundfile.SoundFile(str(info.path)) as source:
+            while True:
+                block = source.read(READ_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                last = len(block) < READ_BLOCK_FRAMES
+                decoded += len(block)
+                if info.channels > 2:
+                    block = to_stereo(block)
+                bad = ~np.isfinite(block)
+                if bad.any():
+                    non_finite += int(bad.sum())
+                    block = np.where(bad, np.float32(0), block)
+                if resampler is not None:
+                    block = resampler.resample_chunk(np.ascontiguousarray(block), last=last)
+                raw_file.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+                written += len(block)
+                if progress is not None:
+                    progress("decode", min(decoded, info.frames), info.frames)
+                if last:
+                    break
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raw_file.close()
+        raise InputError(f"cannot decode {info.path}: {error}. The file may be truncated or corrupt.", path=str(info.path)) from error
+    if decoded == 0 or written == 0:
+        raw_file.close()
+        raise InputError(f"input holds no audio frames: {info.path}", path=str(info.path))
+    if non_finite:
+        warnings.append(f"input held {non_finite} NaN or infinite samples; they were replaced by silence")
+    return ModelInput(raw_file, written, channels, sample_rate, warnings)
+
+
+def output_path(output_dir: Path, input_path: Path, stem: str, output_format: str) -> Path:
+    """`<output_dir>/<input file stem>_<stem>.<format>`."""
+    return output_dir / f"{input_path.stem}_{stem}.{output_format}"
+
+
+def prepare_output_dir(output_dir: Path) -> Path:
+    """Create the output directory if needed and check that it can be written; returns it absolute.
+
+    Raises:
+        OutputError: a file is in the way, it cannot be created, or it is not writable.
+    """
+    output_dir = output_dir.expanduser().resolve()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"output path exists and is not a directory: {output_dir}. Choose a directory.", path=str(output_dir))
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create output directory {output_dir}: {error.strerror}", path=str(output_dir)) from error
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory is not writable: {output_dir}. Fix its permissions or choose another.", path=str(output_dir))
+    return output_dir
+
+
+class StemWriter:
+    """Write stems chunk by chunk into temporary files beside their final names; rename on commit.
+
+    Args:
+        paths: {stem: final path}.
+        channels: channel count of every stem.
+        input_rate: rate of the chunks given to `write`.
+        output_rate: rate of the files.
+        output_format: wav, flac or mp3.
+        bit_depth: a key of SUBTYPES[output_format].
+    """
+
+    def __init__(self, paths: dict[str, Path], channels: int, input_rate: int, output_rate: int, output_format: str, bit_depth: int | None) -> None:
+        self.paths = paths
+        self.output_rate = output_rate
+        self.clips_at_unity = SUBTYPES[output_format][bit_depth] != "FLOAT"
+        self._resamplers = {
+            stem: soxr.ResampleStream(input_rate, output_rate, channels, dtype="float32", quality="HQ")
+            for stem in paths
+        } if input_rate != output_rate else {}
+        self._peaks = dict.fromkeys(paths, 0.0)
+        self._clipped = dict.fromkeys(paths, 0)
+        self._temporary: dict[str, Path] = {}
+        self._files: dict[str, soundfile.SoundFile] = {}
+        try:
+            for stem, path in paths.items():
+                handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+                os.close(handle)
+                self._temporary[stem] = Path(name)
+                self._files[stem] = soundfile.SoundFile(
+                    name, "w", samplerate=output_rate, channels=channels,
+                    format=FORMATS[output_format], subtype=SUBTYPES[output_format][bit_depth],
+                )
+        except (OSError, soundfile.LibsndfileError, RuntimeError) as error:
+            self.abort()
+            raise OutputError(f"cannot write to {next(iter(paths.values())).parent}: {error}") from error
+
+    def write(self, stem: str, chunk: np.ndarray, last: bool = False) -> None:
+        """Append (channels, n) float32 samples of `stem`."""
+        frames = np.ascontiguousarray(chunk.T)
+        if stem in self._resamplers:
+            frames = self._resamplers[stem].resample_chunk(frames, last=last)
+        if len(frames):
+            self._peaks[stem] = max(self._peaks[stem], float(np.abs(frames).max()))
+            if self.clips_at_unity:
+                self._clipped[stem] += int(np.count_nonzero(np.abs(frames) > 1.0))
+            self._files[stem].write(frames)
+
+    def commit(self) -> dict[str, Path]:
+        """Flush, close and rename every file into place; returns {stem: final path}."""
+        for stem in self._resamplers:
+            self.write(stem, np.zeros((self._files[stem].channels, 0), dtype=np.float32), last=True)
+        for stem, handle in self._files.items():
+            handle.close()
+            os.replace(self._temporary[stem], self.paths[stem])
+        self._files.clear()
+        self._temporary.clear()
+        return dict(self.paths)
+
+    def abort(self) -> None:
+        """Close and delete the temporary files; the final names are left as they were."""
+        for handle in self._files.values():
+            try:
+                handle.close()
+            except (RuntimeError, OSError):
+                pass
+        for name in self._temporary.values():
+            name.unlink(missing_ok=True)
+        self._files.clear()
+        self._temporary.clear()
+
+    def clipping_warnings(self) -> list[str]:
+        """One warning per stem whose samples exceeded full scale in a format that clips them."""
+        return [
+            f"{stem}: {count} samples clipped (peak {self._peaks[stem]:.3f}, "
+            f"{20 * math.log10(self._peaks[stem]):+.1f} dBFS); use --format wav --bit-depth 32 to keep them"
+            for stem, count in self._clipped.items()
+            if count
+        ]

@@ -1,0 +1,79 @@
+"""Typed errors of the service. `__main__` alone turns them into the JSON error document.
+
+Every error has a stable `error` name (what the JSON's `error` field says), an exit code, a message that
+says what went wrong and how to fix it, and optional `details` for programs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_PROCESSING = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class ServiceError(Exception):
+    """Base of every error the service reports."""
+
+    error = "ProcessingError"
+    exit_code = EXIT_PROCESSING
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON error document: {"error", "message", "details"}."""
+        return {"error": self.error, "message": self.message, "details": self.details}
+
+
+class UsageError(ServiceError):
+    """The command line cannot be parsed."""
+
+    error = "UsageError"
+    exit_code = EXIT_USAGE
+
+
+class InvalidOptionError(ServiceError):
+    """An option's value is out of range or inconsistent with another."""
+
+    error = "InvalidOption"
+    exit_code = EXIT_USAGE
+
+
+class InputError(ServiceError):
+    """The input file is missing, unreadable, or not audio that libsndfile can decode."""
+
+    error = "InvalidInput"
+    exit_code = EXIT_USAGE
+
+
+class OutputError(ServiceError):
+    """The output directory cannot be created or written."""
+
+    error = "OutputError"
+    exit_code = EXIT_USAGE
+
+
+class ProcessorUnavailableError(ServiceError):
+    """The requested processor cannot run here (weights missing or refused, package absent)."""
+
+    error = "ProcessorUnavailable"
+
+
+class ProcessingError(ServiceError):
+    """The separation itself failed."""
+
+    error = "ProcessingError"
+
+
+class CancelledError(ServiceError):
+    """SIGINT or SIGTERM stopped the work; partial outputs were removed."""
+
+    error = "Cancelled"
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(f"cancelled by {signal_name}; partial outputs were removed", signal=signal_name)
+        self.exit_code = exit_code

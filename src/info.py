@@ -1,0 +1,40 @@
+"""`lars-service info`: what this installation can do, as one document."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .devices import available_devices
+from .models_dir import resolve_models_dir
+
+
+def service_info(models_dir: str | None = None) -> dict[str, Any]:
+    """Version, each processor and whether it is usable (with the reason), devices, models directory, weights found."""
+    import larsnet
+    from larsnet.config import load_config
+
+    from .processors import CHAIN
+    from .request import SeparationRequest
+
+    directory, source = resolve_models_dir(models_dir)
+    config = load_config()
+    probe_request = SeparationRequest(
+        input_path=Path(), output_dir=Path(), stems=larsnet.STEMS, device="auto", wiener_exponent=None,
+        output_format="wav", bit_depth=24, sample_rate=44100, models_dir=directory, models_dir_source=source,
+        processor="auto",
+    )
+    processors = []
+    for processor_class in CHAIN:
+        reason = processor_class.unavailable_reason(probe_request)
+        processors.append({"name": processor_class.name, "usable": reason is None, "reason": reason})
+    return {
+        "version": __version__,
+        "processors": processors,
+        "devices": available_devices(),
+        "models_dir": {"path": str(directory), "source": source},
+        "weights": {
+            stem: {"path": str(config.checkpoint_path(directory, stem)), "found": config.checkpoint_path(directory, stem).is_file()}
+            for stem in larsnet.STEMS
+        },
+    }

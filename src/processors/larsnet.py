@@ -1,0 +1,49 @@
+"""LarsNet with the official weights: the processor the service exists for."""
+from __future__ import annotations
+
+import torch
+
+import larsnet
+from larsnet.weights import missing_checkpoints
+
+from ..audio import ModelInput
+from ..errors import ProcessorUnavailableError
+from ..request import SeparationRequest
+from .base import ProgressCallback, Processor, StemChunks
+
+
+def stems_to_run(request: SeparationRequest) -> tuple[str, ...]:
+    """The U-Nets a request needs: its stems, or all five with the Wiener filter."""
+    return larsnet.STEMS if request.wiener_exponent is not None else request.stems
+
+
+class LarsNetProcessor(Processor):
+    """Five U-Nets from checkpoints under the request's models directory."""
+
+    name = "larsnet"
+
+    def __init__(self, request: SeparationRequest, device: str) -> None:
+        super().__init__(request, device)
+        try:
+            self.separator = larsnet.Separator(
+                request.models_dir, request.stems, wiener_exponent=request.wiener_exponent, device=device
+            )
+        except larsnet.LarsNetError as error:
+            raise ProcessorUnavailableError(str(error), models_dir=str(request.models_dir)) from error
+        self.sample_rate = self.separator.sample_rate
+        self.wiener_applied = request.wiener_exponent is not None
+
+    @classmethod
+    def unavailable_reason(cls, request: SeparationRequest) -> str | None:
+        config = larsnet.load_config()
+        missing = missing_checkpoints(request.models_dir, stems_to_run(request), config)
+        if missing:
+            return f"LarsNet weights missing: {', '.join(str(path) for path in missing)}"
+        return None
+
+    def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
+        chunks = self.separator.stream(
+            lambda start, stop: torch.from_numpy(source.read(start, stop)), source.samples, source.channels, progress
+        )
+        for start, chunk in chunks:
+            yield start, {stem: samples.numpy() for stem, samples in chunk.items()}

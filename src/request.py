@@ -1,0 +1,90 @@
+"""The one request object a separation runs from, validated before any heavy work starts."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from larsnet import STEMS
+
+from .formats import DEFAULT_BIT_DEPTH, MP3_SAMPLE_RATES, SUBTYPES
+from .errors import InvalidOptionError
+from .models_dir import resolve_models_dir
+
+PROCESSORS = ("auto", "larsnet", "demucs-filter", "placeholder")
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384000
+
+
+@dataclass(frozen=True)
+class SeparationRequest:
+    """Everything a separation needs, already checked.
+
+    Attributes:
+        wiener_exponent: alpha of the alpha-Wiener filter, or None when filtering is off.
+        bit_depth: 16, 24 or 32 (float, wav only), or None for mp3.
+        models_dir_source: how `models_dir` was chosen (see models_dir.resolve_models_dir).
+    """
+
+    input_path: Path
+    output_dir: Path
+    stems: tuple[str, ...]
+    device: str
+    wiener_exponent: float | None
+    output_format: str
+    bit_depth: int | None
+    sample_rate: int
+    models_dir: Path
+    models_dir_source: str
+    processor: str
+
+
+def parse_stems(text: str) -> tuple[str, ...]:
+    """"kick,snare" -> ("kick", "snare") in canonical order; raises InvalidOptionError on unknown or empty."""
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if not names:
+        raise InvalidOptionError(f"--stems is empty; give a comma list of {','.join(STEMS)}", stems=text)
+    unknown = sorted(set(names) - set(STEMS))
+    if unknown:
+        raise InvalidOptionError(
+            f"unknown stem(s) {', '.join(unknown)} in --stems; choose from {','.join(STEMS)}", stems=text, unknown=unknown
+        )
+    return tuple(stem for stem in STEMS if stem in names)
+
+
+def build_request(args: argparse.Namespace) -> SeparationRequest:
+    """Validate parsed `separate` arguments into a request; raises InvalidOptionError with the fix."""
+    stems = parse_stems(args.stems) if args.stems is not None else STEMS
+    if args.wiener_exponent is not None and not args.wiener_filter:
+        raise InvalidOptionError("--wiener-exponent has no effect without --wiener-filter; add --wiener-filter")
+    alpha = 1.0 if args.wiener_exponent is None else args.wiener_exponent
+    if not alpha > 0 or alpha != alpha or alpha == float("inf"):
+        raise InvalidOptionError(f"--wiener-exponent must be a finite number > 0, got {args.wiener_exponent}")
+    if not MIN_SAMPLE_RATE <= args.sample_rate <= MAX_SAMPLE_RATE:
+        raise InvalidOptionError(
+            f"--sample-rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {args.sample_rate}",
+            sample_rate=args.sample_rate,
+        )
+    output_format = args.format
+    bit_depth = DEFAULT_BIT_DEPTH[output_format] if args.bit_depth is None else args.bit_depth
+    if bit_depth not in SUBTYPES[output_format]:
+        choices = ", ".join(str(depth) for depth in SUBTYPES[output_format] if depth) or "none (lossy)"
+        raise InvalidOptionError(f"--bit-depth {bit_depth} is not available for {output_format}; choose {choices}")
+    if output_format == "mp3" and args.sample_rate not in MP3_SAMPLE_RATES:
+        raise InvalidOptionError(
+            f"mp3 cannot be written at {args.sample_rate} Hz; choose one of {', '.join(map(str, MP3_SAMPLE_RATES))} or another format"
+        )
+    models_dir, models_dir_source = resolve_models_dir(args.models_dir)
+    return SeparationRequest(
+        input_path=Path(args.input).expanduser().resolve(),
+        output_dir=Path(args.output_dir).expanduser().resolve(),
+        stems=stems,
+        device=args.device,
+        wiener_exponent=alpha if args.wiener_filter else None,
+        output_format=output_format,
+        bit_depth=bit_depth,
+        sample_rate=args.sample_rate,
+        models_dir=models_dir,
+        models_dir_source=models_dir_source,
+        processor=args.processor,
+    )
