@@ -1,0 +1,51 @@
+"""Shared helpers for the tests: where the shared data lives, and running the real CLI in a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+GOLDEN = SHARED / "fixtures" / "larsnet_golden"
+GOLDEN_MODELS = GOLDEN / "pretrained_larsnet_models"
+KITS = SHARED / "kits"
+STEMS = ("kick", "snare", "toms", "hihat", "cymbals")
+
+
+@dataclass
+class CliResult:
+    """One finished CLI run: exit code, the parsed JSON document on stdout, and stderr."""
+
+    returncode: int
+    document: dict[str, Any]
+    stdout: str
+    stderr: str
+
+
+def service_env(data_home: Path, **overrides: str) -> dict[str, str]:
+    """The environment for a service subprocess: no inherited models directory, a private user data dir."""
+    env = {key: value for key, value in os.environ.items() if key != "LARS_MODELS_DIR"}
+    env["XDG_DATA_HOME"] = str(data_home)
+    env["PYTHONPATH"] = str(REPO)
+    env.update(overrides)
+    return env
+
+
+def run_cli(*args: str, data_home: Path, timeout: float = 600, **env_overrides: str) -> CliResult:
+    """Run `python -m src ARGS` from the repository and check that stdout is exactly one JSON document."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "src", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env=service_env(data_home, **env_overrides), stdin=subprocess.DEVNULL,
+    )
+    try:
+        document = json.loads(completed.stdout)
+    except json.JSONDecodeError as error:
+        raise AssertionError(f"stdout is not one JSON document ({error}):\n{completed.stdout}\nstderr:\n{completed.stderr}")
+    assert isinstance(document, dict), completed.stdout
+    assert "Traceback" not in completed.stdout
+    return CliResult(completed.returncode, document, completed.stdout, completed.stderr)
