@@ -36,13 +36,16 @@ def missing_checkpoints(models_dir: Path, stems: tuple[str, ...] | list[str], co
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read the `model_state_dict` of one checkpoint with the weights-only unpickler.
 
+    The file is memory-mapped, so training state that the official checkpoints also carry (optimizer
+    moments, two thirds of each 118 MB file) is never read from disk.
+
     Raises:
         UnsafeCheckpointError: the pickle asks for a global outside the allowed list.
         CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
     """
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as error:
         text = str(error)
         if "Unsupported global" in text or "not an allowed global" in text:

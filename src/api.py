@@ -25,7 +25,8 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
     Returns:
         The success document: version, model, backend, processor, stems {stem: absolute path},
         wiener_filter, wiener_exponent, output_format, bit_depth, sample_rate, processing_time,
-        input {path, sample_rate, channels, duration}, warnings.
+        timings {load, compute} in seconds (processor and weights loading; decoding, separating and
+        writing), input {path, sample_rate, channels, duration}, warnings.
 
     Raises:
         ServiceError subclasses; outputs are only in place when this returns.
@@ -34,7 +35,9 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
     info = probe(request.input_path)
     output_dir = prepare_output_dir(request.output_dir)
     device, warnings = resolve_device(request.device)
+    loading = time.perf_counter()
     processor, passed_over = load_processor(request, device)
+    loaded = time.perf_counter()
     warnings += passed_over + processor.notes
     log.info("processor %s on %s, input %s (%d Hz, %d ch, %.2f s)", processor.name, device, info.path,
              info.sample_rate, info.channels, info.duration)
@@ -64,6 +67,7 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
         "bit_depth": request.bit_depth,
         "sample_rate": request.sample_rate,
         "processing_time": round(time.perf_counter() - started, 3),
+        "timings": {"load": round(loaded - loading, 3), "compute": round(time.perf_counter() - loaded, 3)},
         "input": {
             "path": str(info.path),
             "sample_rate": info.sample_rate,
