@@ -2,6 +2,10 @@
 
 Order: `--models-dir`, then the `LARS_MODELS_DIR` environment variable, then the user's data directory
 (if it exists), then `larsnet/pretrained_larsnet_models` beside the code (or inside the frozen bundle).
+
+`models install` writes to `--models-dir`, else `LARS_MODELS_DIR`, else the user's data directory (created),
+never to the bundled folder: that one may be read-only or inside an app that an update replaces. Once installed
+there, the user's data directory exists and is what the resolution order picks.
 """
 from __future__ import annotations
 
@@ -49,3 +53,16 @@ def resolve_models_dir(cli_value: str | None = None) -> tuple[Path, str]:
     if user_dir.is_dir():
         return user_dir, "user data directory"
     return bundled_models_dir(), "bundled"
+
+
+def install_models_dir(cli_value: str | None = None) -> tuple[Path, str]:
+    """Where `models install` puts the weights, and why: as `resolve_models_dir`, but the user data directory
+    instead of the bundled folder.
+
+    Returns:
+        (directory, source): source is "--models-dir", "LARS_MODELS_DIR" or "user data directory".
+    """
+    directory, source = resolve_models_dir(cli_value)
+    if source == "bundled":
+        return user_models_dir(), "user data directory"
+    return directory, source
