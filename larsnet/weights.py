@@ -126,9 +126,10 @@ def check_state_dict(state: dict[str, torch.Tensor], reference: dict[str, torch.
 def load_unet(path: Path, bins: int = 2048) -> UNet:
     """Build a U-Net in eval mode from one weights file, `.pth` or `.safetensors` (weights on the CPU, float32)."""
     state = read_state_dict(path)
-    unet = UNet(bins=bins)
+    with torch.device("meta"):  # no random initialisation of weights that are replaced at once
+        unet = UNet(bins=bins)
     check_state_dict(state, unet.state_dict(), path)
-    unet.load_state_dict(state)
+    unet.load_state_dict(state, assign=True)
     return unet.eval()
 
 
