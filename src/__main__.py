@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="16 or 24 (wav, flac), 32 = 32-bit float (wav only); default 24; mp3 has none")
     separate.add_argument("--sample-rate", type=int, default=44100, help="output sample rate in Hz (default: 44100)")
     separate.add_argument("--models-dir", metavar="DIR",
-                          help="LarsNet weights, as <DIR>/<stem>/pretrained_<stem>_unet.pth (default: $LARS_MODELS_DIR, "
+                          help="LarsNet weights, as <DIR>/<stem>/pretrained_<stem>_unet.pth or its converted .safetensors twin, "
+                          "preferred when present (default: $LARS_MODELS_DIR, "
                           "then the user data directory, then larsnet/pretrained_larsnet_models beside the code)")
     separate.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
                           help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "

@@ -23,6 +23,9 @@ def test_status_reports_missing_stems_and_the_license(tmp_path: Path, data_home:
     assert run.returncode == 0
     assert run.document["models_dir"] == {"path": str(tmp_path / "nowhere"), "source": "LARS_MODELS_DIR", "exists": False}
     assert run.document["license"]["name"] == "CC BY-NC 4.0"
+    order = run.document["resolution_order"]
+    assert [place["source"] for place in order] == ["--models-dir", "LARS_MODELS_DIR", "user data directory", "bundled"]
+    assert [place["applies"] for place in order] == [False, True, False, True]
     assert run.document["complete"] is False and run.document["verified"] is False
     assert all(not stem["checkpoint"]["found"] and stem["loads_from"] is None for stem in run.document["stems"].values())
 

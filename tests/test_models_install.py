@@ -60,10 +60,8 @@ def assert_holds_fixtures(models_dir: Path) -> None:
 
 
 def leftovers(parent: Path) -> list[str]:
-    """Staging, previous-state and download files left beside the models directory."""
-    names = [path.name for path in parent.iterdir() if path.name.startswith(".pretrained_larsnet_models.")]
-    downloads = parent / DOWNLOADS_DIR_NAME
-    return names + ([path.name for path in downloads.iterdir()] if downloads.is_dir() else [])
+    """Staging, previous-state and download folders left beside the models directory (all hidden)."""
+    return sorted(path.name for path in parent.iterdir() if path.name.startswith("."))
 
 
 def test_good_download_installs_verified_weights(server, tmp_path: Path, fixture_hashes) -> None:
@@ -160,6 +158,7 @@ def test_cli_stalled_server_times_out_after_retrying(server, tmp_path: Path, dat
     assert len(run.document["details"]["attempts"]) == 2 and len(served.requests) == 2
     assert "resumes" in run.document["message"]
     assert not (tmp_path / "models").exists()
+    assert [path.name for path in (tmp_path / DOWNLOADS_DIR_NAME).iterdir()] == [Path(run.document["details"]["partial"]).name]
 
 
 def test_cli_refuses_a_folder_holding_other_files(tmp_path: Path, data_home: Path) -> None:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 
 from support import GOLDEN_MODELS, STEMS
 
@@ -65,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Limited:
     """A read-only view of the first `length` bytes of a stream."""
 
-    def __init__(self, stream, length: int) -> None:
+    def __init__(self, stream: BinaryIO, length: int) -> None:
         self.stream, self.left = stream, length
 
     def read(self, size: int = -1) -> bytes:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import shutil
 import stat
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from ..errors import InstallSourceError
+from . import ProgressCallback
 
-#: progress(stage, done, total)
-ProgressCallback = Callable[[str, int, int], None]
 
 #: A checkpoint larger than this is not a LarsNet U-Net (the official ones are 118 MB); refused before extraction.
 MAX_CHECKPOINT_BYTES = 1 << 30

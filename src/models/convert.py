@@ -21,11 +21,10 @@ from larsnet.unet import UNet
 from larsnet.weights import check_state_dict, read_state_dict, safetensors_path
 
 from ..errors import ModelsDirError, ProcessingError, VerificationError
+from . import ProgressCallback
 from .catalog import is_official, sha256_file
 from .manifest import current_record, empty_manifest, file_sha256, read_manifest, record_file, write_manifest
 
-#: progress(stage, done, total): stage "convert", stems done of stems to convert.
-ProgressCallback = Callable[[str, int, int], None]
 
 
 def convert_models(models_dir: Path, stems: tuple[str, ...] = STEMS,
@@ -51,7 +50,8 @@ def convert_models(models_dir: Path, stems: tuple[str, ...] = STEMS,
     if missing:
         raise ModelsDirError(f"no checkpoint to convert: {', '.join(missing)} missing. Run `lars-service models install "
                              "SOURCE` first, or point --models-dir at the weights.", missing=missing)
-    manifest = read_manifest(models_dir) or empty_manifest(source="", installed_at="")
+    manifest = read_manifest(models_dir) or empty_manifest(
+        "weights found in place (not installed by models install)", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     converted = {}
     for done, stem in enumerate(stems, start=1):
         checkpoint = config.checkpoint_path(models_dir, stem)
@@ -68,8 +68,6 @@ def convert_models(models_dir: Path, stems: tuple[str, ...] = STEMS,
                            "identical": True}
         if progress:
             progress("convert", done, len(stems))
-    if not manifest["installed_at"]:
-        manifest["installed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _write(lambda: write_manifest(models_dir, manifest), models_dir)
     return {"models_dir": str(models_dir), "converted": converted, "warnings": []}
 

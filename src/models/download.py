@@ -10,13 +10,11 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import DownloadError
+from . import ProgressCallback
 
-#: progress(stage, done, total) with stage "download", bytes so far and bytes in all (0 when unknown).
-ProgressCallback = Callable[[str, int, int], None]
 
 CHUNK_BYTES = 1 << 20
 #: HTTP statuses worth another try; every other error status fails at once.

@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,12 @@ from larsnet import STEMS
 from larsnet.config import load_config
 
 from ..errors import InstallSourceError, ModelsDirError, VerificationError
+from . import ProgressCallback
 from .archive import copy_checkpoints, extract_checkpoints
 from .catalog import LICENSE, OFFICIAL_WEIGHTS, ExpectedFile, is_official, sha256_file
 from .download import download
 from .manifest import MANIFEST_NAME, empty_manifest, record_file, write_manifest
 
-#: progress(stage, done, total): stages "download", "extract" or "copy", "verify".
-ProgressCallback = Callable[[str, int, int], None]
 
 DOWNLOADS_DIR_NAME = ".lars-downloads"
 
@@ -101,6 +99,7 @@ def install_models(
     finally:
         if downloaded is not None:
             downloaded.unlink(missing_ok=True)
+            _remove_if_empty(downloaded.parent)
     for file in files.values():
         file["path"] = str(target / Path(file["path"]).relative_to(staging))
     warnings = [f"installed weights that are not the official LarsNet files for {', '.join(refused)}: "
@@ -128,6 +127,13 @@ def _make_dir(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ModelsDirError(f"cannot create {folder} ({error.strerror}); choose a writable folder with --models-dir.") from error
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # other downloads (an interrupted one, kept to resume) are still in it
 
 
 def _stage(source: Path, staging: Path, checkpoint_names: dict[str, str],

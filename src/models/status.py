@@ -8,7 +8,7 @@ from larsnet import STEMS
 from larsnet.config import load_config
 from larsnet.weights import safetensors_path, weights_file
 
-from ..models_dir import resolve_models_dir
+from ..models_dir import resolution_order, resolve_models_dir
 from .catalog import LICENSE, LICENSE_URL, OFFICIAL_WEIGHTS, ExpectedFile, is_official
 from .manifest import MANIFEST_NAME, current_record, file_sha256, read_manifest
 
@@ -17,7 +17,7 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
     """Describe the models directory that `separate` would use with this `--models-dir` value.
 
     Returns:
-        {models_dir {path, source, exists}, license {name, url}, manifest {path, source, installed_at} or None,
+        {models_dir {path, source, exists}, resolution_order [{source, path, applies}], license {name, url}, manifest {path, source, installed_at} or None,
          stems {stem: {checkpoint {path, found, size, sha256, official, hash_cached}, safetensors {path, found,
          size, official, converted_from_checkpoint}, loads_from}}, complete, verified}.
         A checkpoint's sha256 comes from the manifest while the file has the size and mtime recorded there
@@ -34,6 +34,8 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
         status["loads_from"] = str(loads_from) if loads_from.is_file() else None
     return {
         "models_dir": {"path": str(directory), "source": source, "exists": directory.is_dir()},
+        "resolution_order": [{"source": place, "path": str(path) if path else None, "applies": applies}
+                             for place, path, applies in resolution_order(models_dir)],
         "license": {"name": LICENSE, "url": LICENSE_URL},
         "manifest": None if manifest is None else {
             "path": str(directory / MANIFEST_NAME), "source": manifest.get("source"), "installed_at": manifest.get("installed_at"),
