@@ -1,5 +1,8 @@
 """Loading LarsNet checkpoints safely.
 
+A stem's weights are `<models_dir>/<stem>/pretrained_<stem>_unet.safetensors` when that file exists (written by
+`lars-service models convert`: tensors only, no pickle), else the official `pretrained_<stem>_unet.pth`.
+
 Checkpoints are pickles. They are read only with torch's weights-only unpickler, which builds tensors and
 plain containers and refuses every other global. The official training checkpoints also carry a numpy
 float64 (`val_loss`), so exactly the two globals that rebuild a numpy scalar are allowed besides.
@@ -28,13 +31,30 @@ ALLOWED_GLOBALS = [
 ]
 
 
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def safetensors_path(checkpoint: Path) -> Path:
+    """The converted twin of a `.pth` checkpoint: same folder and name, suffix `.safetensors`."""
+    return Path(checkpoint).with_suffix(SAFETENSORS_SUFFIX)
+
+
+def weights_file(models_dir: Path, stem: str, config: LarsNetConfig) -> Path:
+    """The file a stem's weights are loaded from: the `.safetensors` twin when present, else the checkpoint."""
+    checkpoint = config.checkpoint_path(models_dir, stem)
+    converted = safetensors_path(checkpoint)
+    return converted if converted.is_file() else checkpoint
+
+
 def missing_checkpoints(models_dir: Path, stems: tuple[str, ...] | list[str], config: LarsNetConfig) -> list[Path]:
-    """The checkpoint files of `stems` that are absent under `models_dir`."""
-    return [config.checkpoint_path(models_dir, stem) for stem in stems if not config.checkpoint_path(models_dir, stem).is_file()]
+    """The checkpoint files of `stems` for which neither the `.pth` nor its `.safetensors` twin exists."""
+    return [config.checkpoint_path(models_dir, stem) for stem in stems if not weights_file(models_dir, stem, config).is_file()]
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read the `model_state_dict` of one checkpoint with the weights-only unpickler.
+    """Read the U-Net tensors of one weights file: a `.safetensors` file, or a checkpoint's `model_state_dict`.
+
+    Checkpoints are read with the weights-only unpickler.
 
     The file is memory-mapped, so training state that the official checkpoints also carry (optimizer
     moments, two thirds of each 118 MB file) is never read from disk.
@@ -43,6 +63,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         UnsafeCheckpointError: the pickle asks for a global outside the allowed list.
         CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
     """
+    if Path(path).suffix == SAFETENSORS_SUFFIX:
+        return _read_safetensors(Path(path))
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -65,6 +87,20 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise CorruptCheckpointError(f"checkpoint {path} holds no model_state_dict of tensors")
     return state
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file, on the CPU; CorruptCheckpointError when it cannot be parsed."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CorruptCheckpointError(
+            f"cannot read converted weights {path} ({error}). Delete it to fall back to the .pth checkpoint, "
+            "or run `lars-service models convert` again."
+        ) from error
 
 
 def check_state_dict(state: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], path: Path) -> None:
@@ -91,17 +127,18 @@ def check_state_dict(state: dict[str, torch.Tensor], reference: dict[str, torch.
 
 
 def load_unet(path: Path, bins: int = 2048) -> UNet:
-    """Build a U-Net in eval mode from one checkpoint file (weights on the CPU, float32)."""
+    """Build a U-Net in eval mode from one weights file, `.pth` or `.safetensors` (weights on the CPU, float32)."""
     state = read_state_dict(path)
-    unet = UNet(bins=bins)
+    with torch.device("meta"):  # no random initialisation of weights that are replaced at once
+        unet = UNet(bins=bins)
     check_state_dict(state, unet.state_dict(), path)
-    unet.load_state_dict(state)
+    unet.load_state_dict(state, assign=True)
     return unet.eval()
 
 
 def load_unets(models_dir: Path, stems: tuple[str, ...] | list[str], config: LarsNetConfig) -> dict[str, UNet]:
-    """Load the U-Nets of `stems`; every absent file is named in one WeightsMissingError."""
+    """Load the U-Nets of `stems` (each from `weights_file`); every absent file is named in one WeightsMissingError."""
     missing = missing_checkpoints(models_dir, stems, config)
     if missing:
         raise WeightsMissingError(str(models_dir), [str(path) for path in missing])
-    return {stem: load_unet(config.checkpoint_path(models_dir, stem), config.bins[stem]) for stem in stems}
+    return {stem: load_unet(weights_file(models_dir, stem, config), config.bins[stem]) for stem in stems}

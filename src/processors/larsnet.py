@@ -4,10 +4,11 @@ from __future__ import annotations
 import torch
 
 import larsnet
-from larsnet.weights import missing_checkpoints
+from larsnet.weights import missing_checkpoints, weights_file
 
 from ..audio import ModelInput
 from ..errors import InvalidOptionError, ProcessorUnavailableError
+from ..models.manifest import unverified_files
 from ..request import SeparationRequest
 from .base import ProgressCallback, Processor, StemChunks
 
@@ -35,6 +36,18 @@ class LarsNetProcessor(Processor):
             raise ProcessorUnavailableError(str(error), models_dir=str(request.models_dir)) from error
         self.sample_rate = self.separator.sample_rate
         self.wiener_applied = request.wiener_exponent is not None
+        self.notes += self.unverified_notes(request)
+
+    @staticmethod
+    def unverified_notes(request: SeparationRequest) -> list[str]:
+        """A warning naming the weights that `models install --allow-unverified` recorded as not official."""
+        config = larsnet.load_config()
+        files = [weights_file(request.models_dir, stem, config) for stem in stems_to_run(request)]
+        unverified = unverified_files(request.models_dir, files)
+        if not unverified:
+            return []
+        return [f"unverified weights: {', '.join(str(path) for path in unverified)} are not the official LarsNet files "
+                "(installed with --allow-unverified); results differ from LarsNet's"]
 
     @classmethod
     def unavailable_reason(cls, request: SeparationRequest) -> str | None:
