@@ -34,11 +34,13 @@ class InferenceUNet(nn.Module):
     Args:
         unet: the trained network (left unchanged).
         precision: "fp32" (exact), "bf16" or "fp16".
+        channels_last: NHWC layout (faster with oneDNN and cuDNN); False keeps NCHW.
     """
 
-    def __init__(self, unet: UNet, precision: str = "fp32") -> None:
+    def __init__(self, unet: UNet, precision: str = "fp32", channels_last: bool = True) -> None:
         super().__init__()
         self.bins = unet.bins
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.dtype = PRECISIONS[precision]
         input_scale, input_shift = batch_norm_affine(unet.input_norm, (1, 1, -1, 1))
         self.register_buffer("input_scale", input_scale)
@@ -49,7 +51,7 @@ class InferenceUNet(nn.Module):
             self._register_layer(f"dec{index}", decoder.conv_trans.weight, decoder.conv_trans.bias, decoder.bn)
         self.register_buffer("mask_weight", unet.mask_layer[0].weight.detach().clone())
         self.register_buffer("mask_bias", unet.mask_layer[0].bias.detach().clone())
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=self.memory_format)
         self.to(self.dtype)
 
     def _register_layer(self, name: str, weight: torch.Tensor, bias: torch.Tensor, norm: nn.BatchNorm2d) -> None:
@@ -73,7 +75,7 @@ class InferenceUNet(nn.Module):
         """
         total_bins = magnitude.shape[2]
         features = magnitude[:, :, : self.bins, :].to(self.dtype) * self.input_scale + self.input_shift
-        features = features.contiguous(memory_format=torch.channels_last)
+        features = features.contiguous(memory_format=self.memory_format)
         skips = []
         for index in range(1, 7):
             weight, bias, scale, shift = self._layer(f"enc{index}")
