@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,26 +48,54 @@ def probe(path: Path) -> InputInfo:
     """Open `path` with libsndfile and read its header.
 
     Raises:
-        InputError: missing, a directory, unreadable, not audio, or without audio frames.
+        InputError: missing, not a regular file, unreadable, not audio, truncated, or without audio frames.
     """
     if not path.exists():
         raise InputError(f"input file not found: {path}. Check the path.", path=str(path))
     if path.is_dir():
-        raise InputError(f"input is a directory, not an audio file: {path}", path=str(path))
+        raise InputError(f"input is a directory, not an audio file: {path}. Give the path of an audio file inside it.", path=str(path))
+    if not path.is_file():
+        raise InputError(
+            f"input is not a regular file (a pipe, socket or device): {path}. Save the audio to a file first and give its path.",
+            path=str(path),
+        )
     if not os.access(path, os.R_OK):
         raise InputError(f"input file is not readable (permission denied): {path}. Fix its permissions.", path=str(path))
     if path.stat().st_size == 0:
-        raise InputError(f"input file is empty (0 bytes): {path}", path=str(path))
+        raise InputError(f"input file is empty (0 bytes): {path}. Re-export or re-copy the recording.", path=str(path))
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise InputError(
-            f"cannot decode {path} as audio ({error}). Supported: WAV, FLAC, OGG, MP3, AIFF and other formats libsndfile reads.",
+            f"cannot decode {path} as audio ({error}). Convert it to WAV or FLAC; libsndfile also reads OGG, MP3, AIFF and more.",
             path=str(path),
         ) from error
     if info.frames <= 0 or info.channels <= 0 or info.samplerate <= 0:
-        raise InputError(f"input holds no audio frames: {path}", path=str(path), frames=int(info.frames))
+        raise InputError(f"input holds no audio frames: {path}. Re-export the recording.", path=str(path), frames=int(info.frames))
+    shortfall = _truncated_chunk(info.extra_info)
+    if shortfall:
+        declared, present = shortfall
+        raise InputError(
+            f"input is truncated: its header promises {declared} bytes of audio but the file holds {present}: {path}. "
+            "Re-export or re-copy the recording (an interrupted copy or recording leaves such files).",
+            path=str(path), declared_bytes=declared, present_bytes=present,
+        )
     return InputInfo(path, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+#: libsndfile's log line for a WAV `data` or AIFF `SSND` chunk whose stated size exceeds the file.
+_CHUNK_SIZE_MISMATCH = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+#: sizes that streaming writers put in the header when they cannot know the length; not a truncation.
+_UNKNOWN_LENGTH_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
+
+
+def _truncated_chunk(header_log: str) -> tuple[int, int] | None:
+    """(declared, present) bytes of an audio chunk cut short, from libsndfile's header log; None if whole."""
+    for declared_text, present_text in _CHUNK_SIZE_MISMATCH.findall(header_log):
+        declared, present = int(declared_text), int(present_text)
+        if declared not in _UNKNOWN_LENGTH_SIZES and present < declared:
+            return declared, present
+    return None
 
 
 def to_stereo(block: np.ndarray) -> np.ndarray:
@@ -150,10 +179,13 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
                     break
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raw_file.close()
-        raise InputError(f"cannot decode {info.path}: {error}. The file may be truncated or corrupt.", path=str(info.path)) from error
+        raise InputError(
+            f"cannot decode {info.path}: {error}. The file is truncated or corrupt; re-export or re-copy the recording.",
+            path=str(info.path),
+        ) from error
     if decoded == 0 or written == 0:
         raw_file.close()
-        raise InputError(f"input holds no audio frames: {info.path}", path=str(info.path))
+        raise InputError(f"input holds no audio frames: {info.path}. Re-export the recording.", path=str(info.path))
     if non_finite:
         warnings.append(f"input held {non_finite} NaN or infinite samples; they were replaced by silence")
     return ModelInput(raw_file, written, channels, sample_rate, warnings)
