@@ -82,10 +82,12 @@ def _add_common(command: argparse.ArgumentParser) -> None:
 
 
 def _run_separate(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
-    from .api import separate
     from .request import build_request
 
-    return separate(build_request(args), progress)
+    request = build_request(args)  # options are checked before the API (and torch) is imported
+    from .api import separate
+
+    return separate(request, progress)
 
 
 def _run_info(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:

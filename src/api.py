@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .audio import StemWriter, decode_input, output_path, prepare_output_dir, probe
-from .devices import resolve_device
-from .processors import load_processor
-from .processors.base import ProgressCallback
 from .request import SeparationRequest
+
+if TYPE_CHECKING:
+    from .processors.base import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
     started = time.perf_counter()
     info = probe(request.input_path)
     output_dir = prepare_output_dir(request.output_dir)
+    # torch is imported only now, so that a bad input or output path is reported at once
+    from .devices import resolve_device
+    from .processors import load_processor
+
     device, warnings = resolve_device(request.device)
     processor, passed_over = load_processor(request, device)
     warnings += passed_over + processor.notes
