@@ -208,7 +208,10 @@ def prepare_output_dir(output_dir: Path) -> Path:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"cannot create output directory {output_dir}: {error.strerror}", path=str(output_dir)) from error
+        raise OutputError(
+            f"cannot create output directory {output_dir}: {error.strerror}. Choose another --output-dir or fix the permissions of its parent.",
+            path=str(output_dir),
+        ) from error
     if not os.access(output_dir, os.W_OK | os.X_OK):
         raise OutputError(f"output directory is not writable: {output_dir}. Fix its permissions or choose another.", path=str(output_dir))
     return output_dir
