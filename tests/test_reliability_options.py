@@ -9,9 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import torch
 
-from reliability_support import PERMISSIONS_BIND, assert_clean_failure, directory_state, output_dir_with_keepsake
-from support import run_cli
+from larsnet.filtering import alpha_wiener_gains
+from reliability_support import (
+    PERMISSIONS_BIND,
+    assert_clean_failure,
+    assert_stems_sound,
+    directory_state,
+    output_dir_with_keepsake,
+    run_in_process,
+)
+from support import GOLDEN_MODELS, run_cli
 
 #: (case, options, error, phrases the message must hold: what went wrong, and the fix)
 BAD_OPTIONS: list[tuple[str, tuple[str, ...], str, tuple[str, ...]]] = [
@@ -91,3 +100,26 @@ def test_output_directory_without_write_permission_is_refused(input_wav: Path, t
         locked.chmod(0o755)
     assert_clean_failure(created, "OutputError", 2, ("cannot create output directory", "permission denied"), tmp_path, before)
     assert_clean_failure(written, "OutputError", 2, ("not writable", "fix its permissions or choose another"), tmp_path, before)
+
+
+def test_extreme_wiener_exponent_on_a_loud_input_gives_finite_stems(tmp_path: Path, in_process_env: None,
+                                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    """Any alpha > 0 is valid; a large one on full-scale audio once overflowed float32 into NaN stems."""
+    input_path = tmp_path / "loud.wav"
+    full_scale = np.random.default_rng(6).choice(np.float32([-1, 1]), (22050, 2))
+    soundfile.write(str(input_path), full_scale, 44100, subtype="FLOAT")
+    result = run_in_process(capfd, "separate", "-i", str(input_path), "-o", str(tmp_path / "out"), "--processor", "larsnet",
+                            "--models-dir", str(GOLDEN_MODELS), "--wiener-filter", "--wiener-exponent", "40", "--bit-depth", "32")
+    assert_stems_sound(result, input_path)
+    assert len(result.document["stems"]) == 5
+
+
+@pytest.mark.parametrize("alpha", [0.05, 1.0, 12.0, 40.0, 1000.0])
+def test_wiener_gains_stay_finite_for_any_alpha(alpha: float) -> None:
+    """Silent bins (all estimates 0), loud bins and tiny ones: gains in [0, 1] that sum to at most 1."""
+    estimates = torch.tensor([[0.0, 2048.0, 1e-30, 5e4], [0.0, 1000.0, 1e-30, 5e4], [0.0, 0.0, 0.0, 1.0]]).reshape(3, 1, 1, 4)
+    gains = alpha_wiener_gains(estimates, alpha)
+    assert torch.isfinite(gains).all()
+    assert (gains >= 0).all() and (gains.sum(dim=0) <= 1).all()
+    assert (gains[:, ..., 0] == 0).all()
+    assert gains[0, ..., 1] >= gains[1, ..., 1]
