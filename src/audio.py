@@ -27,6 +27,16 @@ from .formats import FORMATS, SUBTYPES
 READ_BLOCK_FRAMES = 1 << 18
 
 
+def _new_file_mode() -> int:
+    """0o666 less the process umask: the mode open() gives a new file."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+NEW_FILE_MODE = _new_file_mode()
+
+
 @dataclass(frozen=True)
 class InputInfo:
     """What the input file says about itself (before any conversion)."""
@@ -244,6 +254,7 @@ class StemWriter:
         try:
             for stem, path in paths.items():
                 handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+                os.fchmod(handle, NEW_FILE_MODE)  # mkstemp makes 0600; the stem gets what a plain write would give
                 os.close(handle)
                 self._temporary[stem] = Path(name)
                 self._files[stem] = soundfile.SoundFile(
