@@ -25,6 +25,9 @@ from .errors import InputError, OutputError
 from .formats import FORMATS, SUBTYPES
 
 READ_BLOCK_FRAMES = 1 << 18
+#: Hz. Outside this a header is broken or hostile: 1 Hz would turn each input frame into 44100 samples.
+MIN_INPUT_SAMPLE_RATE = 1000
+MAX_INPUT_SAMPLE_RATE = 768000
 
 
 def _new_file_mode() -> int:
@@ -82,6 +85,12 @@ def probe(path: Path) -> InputInfo:
         ) from error
     if info.frames <= 0 or info.channels <= 0 or info.samplerate <= 0:
         raise InputError(f"input holds no audio frames: {path}. Re-export the recording.", path=str(path), frames=int(info.frames))
+    if not MIN_INPUT_SAMPLE_RATE <= info.samplerate <= MAX_INPUT_SAMPLE_RATE:
+        raise InputError(
+            f"input sample rate {info.samplerate} Hz is outside the {MIN_INPUT_SAMPLE_RATE}-{MAX_INPUT_SAMPLE_RATE} Hz "
+            f"this service reads: {path}. Resample it (to 44100 Hz, say) or fix its header.",
+            path=str(path), sample_rate=int(info.samplerate),
+        )
     shortfall = _truncated_chunk(info.extra_info)
     if shortfall:
         declared, present = shortfall

@@ -74,6 +74,15 @@ def truncated_flac(directory: Path) -> Path:
     return directory / "cut.flac"
 
 
+def absurd_sample_rate(directory: Path) -> Path:
+    """A WAV whose header says 1 Hz: every frame would become 44100 samples."""
+    header = bytearray(write_noise_wav(directory / "slow.wav").read_bytes())
+    header[24:28] = (1).to_bytes(4, "little")  # fmt chunk: sample rate
+    header[28:32] = (4).to_bytes(4, "little")  # fmt chunk: bytes per second
+    (directory / "slow.wav").write_bytes(bytes(header))
+    return directory / "slow.wav"
+
+
 def no_frames(directory: Path) -> Path:
     soundfile.write(str(directory / "silent.wav"), np.zeros((0, 2), dtype=np.float32), 44100)
     return directory / "silent.wav"
@@ -90,6 +99,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], tuple[str, ...]]] = [
     ("truncated-header", truncated_header, ("cannot decode", "convert it to wav or flac")),
     ("truncated-flac", truncated_flac, ("truncated or corrupt", "re-export")),
     ("no-frames", no_frames, ("no audio frames", "re-export")),
+    ("absurd-sample-rate", absurd_sample_rate, ("sample rate 1 Hz is outside", "resample it")),
 ]
 
 
