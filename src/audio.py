@@ -202,9 +202,14 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
             f"cannot decode {info.path}: {error}. The file is truncated or corrupt; re-export or re-copy the recording.",
             path=str(info.path),
         ) from error
-    if decoded == 0 or written == 0:
+    if decoded == 0:
         raw_file.close()
         raise InputError(f"input holds no audio frames: {info.path}. Re-export the recording.", path=str(info.path))
+    if written == 0:  # a few frames at a high rate resample to less than one sample
+        raw_file.write(np.zeros(channels, dtype=np.float32).tobytes())
+        written = 1
+        warnings.append(f"input is shorter than one sample at {sample_rate} Hz ({decoded} frames at {info.sample_rate} Hz); "
+                        "the stems are one sample of silence")
     if non_finite:
         warnings.append(f"input held {non_finite} NaN or infinite samples; they were replaced by silence")
     return ModelInput(raw_file, written, channels, sample_rate, warnings)

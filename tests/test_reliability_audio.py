@@ -84,3 +84,12 @@ def test_non_finite_samples_are_silenced_with_a_warning(tmp_path: Path, in_proce
     assert "input held 3 NaN or infinite samples; they were replaced by silence" in result.document["warnings"]
     kick, _ = soundfile.read(result.document["stems"]["kick"], dtype="float32")
     assert kick[100, 0] == kick[200, 1] == kick[300, 0] == 0
+
+
+def test_one_frame_at_a_high_rate_gives_one_sample(tmp_path: Path, in_process_env: None, capfd: pytest.CaptureFixture[str]) -> None:
+    """One frame at 96 kHz resamples to less than one sample at 44.1 kHz: one sample of silence, said in a warning."""
+    input_path = tmp_path / "blip.wav"
+    soundfile.write(str(input_path), noise(1, 2), 96000, subtype="FLOAT")
+    result = run_in_process(capfd, "separate", "-i", str(input_path), "-o", str(tmp_path / "out"), *LARSNET, "--stems", "kick")
+    assert_stems_sound(result, input_path)
+    assert any(warning.startswith("input is shorter than one sample at 44100 Hz") for warning in result.document["warnings"])
