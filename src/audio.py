@@ -21,7 +21,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, ProcessingError
 from .formats import FORMATS, SUBTYPES
 
 READ_BLOCK_FRAMES = 1 << 18
@@ -166,6 +166,7 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
 
     Raises:
         InputError: the file cannot be decoded past its header, or decodes to no frames.
+        ProcessingError: the temporary file cannot be written (the temporary directory is full).
     """
     channels = min(info.channels, 2)
     warnings = []
@@ -174,8 +175,11 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
     resampler = None
     if info.sample_rate != sample_rate:
         resampler = soxr.ResampleStream(info.sample_rate, sample_rate, channels, dtype="float32", quality="HQ")
-    raw_file = tempfile.TemporaryFile(prefix="lars-input-")
     written = non_finite = decoded = 0
+    try:
+        raw_file = tempfile.TemporaryFile(prefix="lars-input-")
+    except OSError as error:
+        raise _temporary_file_error(error) from error
     try:
         with soundfile.SoundFile(str(info.path)) as source:
             while True:
@@ -202,6 +206,9 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
             f"cannot decode {info.path}: {error}. The file is truncated or corrupt; re-export or re-copy the recording.",
             path=str(info.path),
         ) from error
+    except OSError as error:
+        raw_file.close()
+        raise _temporary_file_error(error) from error
     if decoded == 0:
         raw_file.close()
         raise InputError(f"input holds no audio frames: {info.path}. Re-export the recording.", path=str(info.path))
@@ -213,6 +220,14 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
     if non_finite:
         warnings.append(f"input held {non_finite} NaN or infinite samples; they were replaced by silence")
     return ModelInput(raw_file, written, channels, sample_rate, warnings)
+
+
+def _temporary_file_error(error: OSError) -> ProcessingError:
+    directory = tempfile.gettempdir()
+    return ProcessingError(
+        f"cannot write the decoded input to a temporary file in {directory}: {error.strerror}. "
+        "Free space there, or point TMPDIR at a disk with room.", temporary_directory=directory,
+    )
 
 
 def output_path(output_dir: Path, input_path: Path, stem: str, output_format: str) -> Path:
@@ -265,6 +280,12 @@ class StemWriter:
         self._clipped = dict.fromkeys(paths, 0)
         self._temporary: dict[str, Path] = {}
         self._files: dict[str, soundfile.SoundFile] = {}
+        in_the_way = [str(path) for path in paths.values() if path.is_dir()]
+        if in_the_way:
+            raise OutputError(
+                f"a directory has the name of an output file: {', '.join(in_the_way)}. Move it away or choose another --output-dir.",
+                paths=in_the_way,
+            )
         try:
             for stem, path in paths.items():
                 handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
@@ -277,7 +298,11 @@ class StemWriter:
                 )
         except (OSError, soundfile.LibsndfileError, RuntimeError) as error:
             self.abort()
-            raise OutputError(f"cannot write to {next(iter(paths.values())).parent}: {error}") from error
+            directory = next(iter(paths.values())).parent
+            raise OutputError(
+                f"cannot write to {directory}: {error}. Check its permissions and free space, or choose another --output-dir.",
+                path=str(directory),
+            ) from error
 
     def write(self, stem: str, chunk: np.ndarray, last: bool = False) -> None:
         """Append (channels, n) float32 samples of `stem`."""
@@ -288,14 +313,24 @@ class StemWriter:
             self._peaks[stem] = max(self._peaks[stem], float(np.abs(frames).max()))
             if self.clips_at_unity:
                 self._clipped[stem] += int(np.count_nonzero(np.abs(frames) > 1.0))
-            self._files[stem].write(frames)
+            try:
+                self._files[stem].write(frames)
+            except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+                raise self._write_error(stem, error) from error
 
     def commit(self) -> dict[str, Path]:
-        """Flush, close and rename every file into place; returns {stem: final path}."""
+        """Flush and close every file, then rename them all into place; returns {stem: final path}.
+
+        A failure while flushing raises OutputError before any final name has changed.
+        """
         for stem in self._resamplers:
             self.write(stem, np.zeros((self._files[stem].channels, 0), dtype=np.float32), last=True)
         for stem, handle in self._files.items():
-            handle.close()
+            try:
+                handle.close()
+            except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+                raise self._write_error(stem, error) from error
+        for stem in self._files:
             os.replace(self._temporary[stem], self.paths[stem])
         self._files.clear()
         self._temporary.clear()
@@ -312,6 +347,12 @@ class StemWriter:
             name.unlink(missing_ok=True)
         self._files.clear()
         self._temporary.clear()
+
+    def _write_error(self, stem: str, error: Exception) -> OutputError:
+        return OutputError(
+            f"cannot write the {stem} stem in {self.paths[stem].parent}: {error}. The disk may be full or a file size "
+            "limit reached: free space, or choose another --output-dir.", path=str(self.paths[stem]),
+        )
 
     def clipping_warnings(self) -> list[str]:
         """One warning per stem whose samples exceeded full scale in a format that clips them."""
