@@ -230,6 +230,14 @@ def _temporary_file_error(error: OSError) -> ProcessingError:
     )
 
 
+def _name_max(directory: Path) -> int:
+    """The longest file name, in bytes, that `directory`'s file system takes (255 where it cannot be asked)."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf on Windows
+        return 255
+
+
 def output_path(output_dir: Path, input_path: Path, stem: str, output_format: str) -> Path:
     """`<output_dir>/<input file stem>_<stem>.<format>`."""
     return output_dir / f"{input_path.stem}_{stem}.{output_format}"
@@ -280,6 +288,12 @@ class StemWriter:
         self._clipped = dict.fromkeys(paths, 0)
         self._temporary: dict[str, Path] = {}
         self._files: dict[str, soundfile.SoundFile] = {}
+        longest = max(paths.values(), key=lambda path: len(os.fsencode(path.name)))
+        if len(os.fsencode(longest.name)) > _name_max(longest.parent):
+            raise OutputError(
+                f"output file name too long for the file system: {longest.name}. Rename the input to a shorter name.",
+                path=str(longest),
+            )
         in_the_way = [str(path) for path in paths.values() if path.is_dir()]
         if in_the_way:
             raise OutputError(
@@ -288,7 +302,8 @@ class StemWriter:
             )
         try:
             for stem, path in paths.items():
-                handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+                # a bounded prefix: the temporary name must fit wherever the final name fits
+                handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".partial")
                 os.fchmod(handle, NEW_FILE_MODE)  # mkstemp makes 0600; the stem gets what a plain write would give
                 os.close(handle)
                 self._temporary[stem] = Path(name)

@@ -142,3 +142,21 @@ def test_path_with_spaces_and_non_ascii_letters_succeeds(tmp_path: Path, data_ho
                      "--stems", "kick,hihat", data_home=data_home, timeout=120)
     assert_stems_sound(result, input_path)
     assert sorted(os.listdir(output_dir)) == ["Batería ñandú 鼓 take 1_hihat.wav", "Batería ñandú 鼓 take 1_kick.wav"]
+
+
+def test_long_input_name_whose_stem_names_just_fit_succeeds(tmp_path: Path, data_home: Path) -> None:
+    """255-byte names: `<243 letters>_cymbals.wav` fits, so the temporary name beside it must fit too."""
+    input_path = write_noise_wav(tmp_path / ("t" * 243 + ".wav"), frames=4410)
+    result = run_cli("separate", "-i", str(input_path), "-o", str(tmp_path / "out"), "--processor", "placeholder",
+                     data_home=data_home, timeout=120)
+    assert_stems_sound(result, input_path)
+
+
+def test_input_name_too_long_for_its_stem_names_is_refused_before_work(tmp_path: Path, data_home: Path) -> None:
+    input_path = write_noise_wav(tmp_path / ("t" * 250 + ".wav"), frames=4410)
+    output_dir = output_dir_with_keepsake(tmp_path)
+    before = directory_state(output_dir)
+    result = run_cli("separate", "-i", str(input_path), "-o", str(output_dir), "--processor", "placeholder",
+                     data_home=data_home, timeout=120)
+    assert_clean_failure(result, "OutputError", 2, ("output file name too long", "rename the input to a shorter name"),
+                         output_dir, before)
