@@ -14,7 +14,7 @@ import pytest
 import soundfile
 
 from reliability_support import (
-    PERMISSIONS_BIND,
+    permissions_bind,
     assert_clean_failure,
     assert_stems_sound,
     directory_state,
@@ -124,12 +124,13 @@ def test_missing_input_creates_no_output_directory(tmp_path: Path, data_home: Pa
 
 def test_unreadable_input_is_refused_cleanly(tmp_path: Path, data_home: Path) -> None:
     """chmod 000; when the tests run as root, the service runs without the capability that ignores permissions."""
+    bind = permissions_bind()
     input_path = write_noise_wav(tmp_path / "locked.wav")
     input_path.chmod(0)
     output_dir = output_dir_with_keepsake(tmp_path)
     before = directory_state(output_dir)
     result = run_cli("separate", "-i", str(input_path), "-o", str(output_dir), "--processor", "placeholder",
-                     data_home=data_home, timeout=120, preexec_fn=PERMISSIONS_BIND)
+                     data_home=data_home, timeout=120, preexec_fn=bind)
     assert_clean_failure(result, "InvalidInput", 2, ("permission denied", "fix its permissions"), output_dir, before)
 
 

@@ -13,7 +13,7 @@ import torch
 
 from larsnet.filtering import alpha_wiener_gains
 from reliability_support import (
-    PERMISSIONS_BIND,
+    permissions_bind,
     assert_clean_failure,
     assert_stems_sound,
     directory_state,
@@ -88,14 +88,15 @@ def test_output_path_below_a_file_cannot_be_created(input_wav: Path, tmp_path: P
 
 def test_output_directory_without_write_permission_is_refused(input_wav: Path, tmp_path: Path, data_home: Path) -> None:
     """chmod 555; when the tests run as root, the service runs without the capability that ignores permissions."""
+    bind = permissions_bind()
     locked = output_dir_with_keepsake(tmp_path)
     locked.chmod(0o555)
     before = directory_state(tmp_path)
     try:
         created = run_cli("separate", "-i", str(input_wav), "-o", str(locked / "kit"), "--processor", "placeholder",
-                          data_home=data_home, timeout=120, preexec_fn=PERMISSIONS_BIND)
+                          data_home=data_home, timeout=120, preexec_fn=bind)
         written = run_cli("separate", "-i", str(input_wav), "-o", str(locked), "--processor", "placeholder",
-                          data_home=data_home, timeout=120, preexec_fn=PERMISSIONS_BIND)
+                          data_home=data_home, timeout=120, preexec_fn=bind)
     finally:
         locked.chmod(0o755)
     assert_clean_failure(created, "OutputError", 2, ("cannot create output directory", "permission denied"), tmp_path, before)
