@@ -60,24 +60,29 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     moments, two thirds of each 118 MB file) is never read from disk.
 
     Raises:
-        UnsafeCheckpointError: the pickle asks for a global outside the allowed list.
+        UnsafeCheckpointError: the pickle asks for anything the weights-only unpickler does not build
+            (a global outside the allowed list, an unsupported opcode); nothing of it was executed.
         CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
     """
     if Path(path).suffix == SAFETENSORS_SUFFIX:
         return _read_safetensors(Path(path))
+    if not _looks_like_torch_file(path):
+        raise CorruptCheckpointError(
+            f"cannot read checkpoint {path}: it is not a torch checkpoint (neither a zip archive nor a pickle). "
+            "Re-download or re-install the weights."
+        )
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as error:
-        text = str(error)
-        if "Unsupported global" in text or "not an allowed global" in text:
-            detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-            raise UnsafeCheckpointError(
-                f"refused to load {path}: its pickle asks for something other than tensors ({detail}). "
-                "It could run code, so it was not executed. Use the official LarsNet checkpoints, or convert "
-                "your own with `torch.save({'model_state_dict': model.state_dict()}, path)`."
-            ) from error
-        raise CorruptCheckpointError(f"cannot read checkpoint {path}: {text.splitlines()[0]}. Re-download it.") from error
+        reason = _unpickler_reason(str(error))
+        if "truncated" in reason:
+            raise CorruptCheckpointError(f"cannot read checkpoint {path}: {reason}. Re-download it.") from error
+        raise UnsafeCheckpointError(
+            f"refused to load {path}: its pickle asks for something other than tensors ({reason}). "
+            "It could run code, so it was not executed. Use the official LarsNet checkpoints, or convert "
+            "your own with `torch.save({'model_state_dict': model.state_dict()}, path)`."
+        ) from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         raise CorruptCheckpointError(
             f"cannot read checkpoint {path} (truncated or not a torch checkpoint: {str(error).splitlines()[0]}). "
@@ -101,6 +106,28 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
             f"cannot read converted weights {path} ({error}). Delete it to fall back to the .pth checkpoint, "
             "or run `lars-service models convert` again."
         ) from error
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """True for what torch.save writes: a zip archive, or (the legacy format) a pickle, which opens with PROTO."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(4)
+    except OSError:
+        return True  # let torch.load report the OS error
+    return start.startswith((b"PK\x03\x04", b"\x80"))
+
+
+#: Lines of torch's weights-only error text that are advice, not the reason.
+_UNPICKLER_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
+def _unpickler_reason(text: str) -> str:
+    """The line of torch's weights-only unpickler error that says what was refused, e.g.
+    "Trying to load unsupported GLOBAL posix.system whose module posix is blocked."."""
+    lines = [line.replace("WeightsUnpickler error:", "").strip() for line in text.splitlines()]
+    reasons = [line for line in lines if line and not line.startswith(_UNPICKLER_BOILERPLATE)]
+    return reasons[-1].rstrip(".") if reasons else text.strip()
 
 
 def check_state_dict(state: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], path: Path) -> None:

@@ -129,13 +129,15 @@ def _add_common(command: argparse.ArgumentParser, default_progress: str = "none"
 
 
 def _run_separate(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
-    importing = time.perf_counter()
-    from .api import separate
     from .request import build_request
 
+    request = build_request(args)  # options are checked before the API (and torch) is imported
+    importing = time.perf_counter()
+    from .api import separate
+
     imported = time.perf_counter()
-    document = separate(build_request(args), progress)
-    document["timings"] = {"imports": round(imported - importing, 3), **document["timings"]}
+    document = separate(request, progress)
+    document["timings"]["imports"] = round(document["timings"]["imports"] + imported - importing, 3)
     return document
 
 

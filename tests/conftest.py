@@ -18,3 +18,10 @@ def data_home(tmp_path: Path) -> Path:
     home = tmp_path / "data-home"
     home.mkdir()
     return home
+
+
+@pytest.fixture
+def in_process_env(monkeypatch: pytest.MonkeyPatch, data_home: Path) -> None:
+    """For `main()` run in this process: no inherited models directory, a private user data dir."""
+    monkeypatch.delenv("LARS_MODELS_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))

@@ -54,7 +54,7 @@ class LarsNetProcessor(Processor):
         config = larsnet.load_config()
         missing = missing_checkpoints(request.models_dir, stems_to_run(request), config)
         if missing:
-            return f"LarsNet weights missing: {', '.join(str(path) for path in missing)}"
+            return str(larsnet.WeightsMissingError(str(request.models_dir), [str(path) for path in missing]))
         return None
 
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
