@@ -45,13 +45,13 @@ class ComponentPrior:
 
 
 DRUM_PRIORS: tuple[ComponentPrior, ...] = (
-    ComponentPrior("kick", (55.0, 3000.0), (0.45, 1.2), (0.0, -30.0), (0.15, 0.02)),
-    ComponentPrior("kick", (90.0, 1500.0), (0.45, 1.2), (0.0, -30.0), (0.10, 0.02)),
-    ComponentPrior("snare", (200.0, 3500.0), (0.4, 1.3), (0.0, -6.0), (0.08, 0.12)),
-    ComponentPrior("snare", (250.0, 6000.0), (0.5, 1.0), (-6.0, 0.0), (0.06, 0.10)),
-    ComponentPrior("toms", (85.0, 1000.0), (0.25, 1.5), (0.0, -35.0), (0.3, 0.05)),
-    ComponentPrior("toms", (130.0, 1000.0), (0.25, 1.5), (0.0, -35.0), (0.25, 0.05)),
-    ComponentPrior("toms", (200.0, 1000.0), (0.25, 1.5), (0.0, -35.0), (0.2, 0.05)),
+    ComponentPrior("kick", (55.0, 3000.0), (0.45, 1.2), (0.0, -20.0), (0.15, 0.02)),
+    ComponentPrior("kick", (90.0, 1500.0), (0.45, 1.2), (0.0, -20.0), (0.10, 0.02)),
+    ComponentPrior("snare", (180.0, 2000.0), (0.35, 1.3), (0.0, 0.0), (0.08, 0.12)),
+    ComponentPrior("snare", (250.0, 4000.0), (0.5, 1.2), (-6.0, 0.0), (0.06, 0.10)),
+    ComponentPrior("toms", (85.0, 1000.0), (0.25, 1.5), (0.0, -20.0), (0.3, 0.1)),
+    ComponentPrior("toms", (130.0, 1000.0), (0.25, 1.5), (0.0, -20.0), (0.25, 0.1)),
+    ComponentPrior("toms", (200.0, 1000.0), (0.25, 1.5), (0.0, -20.0), (0.2, 0.1)),
     ComponentPrior("hihat", (10000.0,), (0.6,), (0.0,), (0.04,)),
     ComponentPrior("hihat", (8000.0,), (0.7,), (0.0,), (0.3,)),
     ComponentPrior("cymbals", (5000.0, 800.0), (1.0, 1.0), (0.0, -15.0), (1.5, 1.0)),
@@ -75,7 +75,8 @@ def prior_templates(
     templates = torch.zeros(n_fft // 2 + 1, len(priors), template_frames, dtype=torch.float64)
     for component, prior in enumerate(priors):
         for peak, width, level, decay in zip(prior.peaks_hz, prior.widths_octaves, prior.levels_db, prior.decay_seconds):
-            envelope = 10.0 ** (level / 20.0) * torch.exp(-0.5 * ((log_frequencies - np.log2(peak)) / width) ** 2)
+            lobe = torch.exp(-0.5 * ((log_frequencies - np.log2(peak)) / width) ** 2)
+            envelope = 10.0 ** (level / 20.0) * lobe / lobe.sum()
             templates[:, component, :] += envelope[:, None] * torch.exp(-frame_times / decay)[None, :]
     templates += 1e-6
     return (templates / templates.sum(dim=(0, 2), keepdim=True)).float()
@@ -97,7 +98,7 @@ def _reconstruct(templates: torch.Tensor, activations: torch.Tensor) -> torch.Te
 
 
 def _factorise(
-    magnitude: torch.Tensor, templates: torch.Tensor, iterations: int, template_update_start: int
+    magnitude: torch.Tensor, templates: torch.Tensor, iterations: int, template_update_start: int, prior_weight: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """KL-NMFD by multiplicative updates.
 
@@ -110,6 +111,7 @@ def _factorise(
     Returns:
         (templates, activations): shapes (bins, components, template_frames) and (components, frames).
     """
+    prior = templates
     bins, components, template_frames = templates.shape
     frames = magnitude.shape[1]
     tiny = torch.finfo(torch.float32).tiny
@@ -128,6 +130,7 @@ def _factorise(
                 [activations[:, : frames - lag].sum(dim=1) for lag in range(template_frames)], dim=1
             )
             templates = templates * numerator / denominator[None].clamp_min(tiny)
+            templates = templates.clamp_min(tiny) ** (1.0 - prior_weight) * prior ** prior_weight
             scale = templates.sum(dim=(0, 2)).clamp_min(tiny)
             templates = templates / scale[None, :, None]
             activations = activations * scale[:, None]
@@ -169,6 +172,7 @@ def separate_drums(
     iterations: int = 40,
     template_update_start: int = 10,
     mask_power: float = 2.0,
+    prior_weight: float = 0.2,
     priors: tuple[ComponentPrior, ...] = DRUM_PRIORS,
 ) -> dict[str, np.ndarray]:
     """Split a drum mixture into kick, snare, toms, hihat and cymbals.
@@ -193,7 +197,7 @@ def separate_drums(
     magnitude = spectrogram.abs().mean(dim=0)
     template_frames = max(1, int(round(template_seconds * sample_rate / hop)))
     templates = prior_templates(priors, sample_rate, n_fft, hop, template_frames)
-    templates, activations = _factorise(magnitude, templates, iterations, template_update_start)
+    templates, activations = _factorise(magnitude, templates, iterations, template_update_start, prior_weight)
     masks = class_masks(templates, activations, [prior.stem for prior in priors], mask_power)
     stems = {stem: istft(masks[index] * spectrogram, n_fft, hop, samples) for index, stem in enumerate(STEMS)}
     residual = (mixture - np.sum(list(stems.values()), axis=0)) / len(STEMS)
