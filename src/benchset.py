@@ -159,14 +159,15 @@ def _choose_kit(one_shots: dict[str, list[OneShot]], rng: np.random.Generator) -
     }
 
 
-def _pattern(rng: np.random.Generator, bar: int, bars_per_phrase: int) -> list[tuple[str, int, int, float]]:
-    """Hits of one bar as (stem, piece index, 16th step, velocity)."""
+def _pattern(rng: np.random.Generator, bar: int, bars_per_phrase: int, is_last_bar: bool) -> list[tuple[str, int, int, float]]:
+    """Hits of one bar as (stem, piece index, 16th step, velocity); the last full bar is always a
+    fill, so every clip has toms."""
     hits = []
     kick_steps = {0, 8} | {step for step in (3, 6, 10, 11, 14) if rng.random() < 0.25}
     hits += [("kick", 0, step, rng.uniform(0.75, 1.0)) for step in sorted(kick_steps)]
     hits += [("snare", 0, step, rng.uniform(0.8, 1.0)) for step in (4, 12)]
     hits += [("snare", 0, step, rng.uniform(0.15, 0.35)) for step in (7, 9, 15) if rng.random() < 0.2]
-    is_fill = bar % bars_per_phrase == bars_per_phrase - 1
+    is_fill = bar % bars_per_phrase == bars_per_phrase - 1 or is_last_bar
     hihat_division = 2 if rng.random() < 0.6 else 1
     for step in range(0, 12 if is_fill else STEPS_PER_BAR, hihat_division):
         is_open = step % 8 == 6 and rng.random() < 0.3
@@ -198,13 +199,14 @@ def render_clip(one_shots: dict[str, list[OneShot]], seconds: float, seed: int, 
     samples = int(round(seconds * SAMPLE_RATE))
     stems = {stem: np.zeros((2, samples), dtype=np.float32) for stem in STEMS}
     bars_per_phrase = int(rng.choice([2, 4]))
+    last_full_bar = max(int(seconds / (STEPS_PER_BAR * seconds_per_step)) - 1, 0)
     bar = 0
     while bar * STEPS_PER_BAR * seconds_per_step < seconds:
-        for stem, piece_index, step, velocity in _pattern(rng, bar, bars_per_phrase):
+        for stem, piece_index, step, velocity in _pattern(rng, bar, bars_per_phrase, bar == last_full_bar):
             swung_step = step + (swing if step % 2 == 1 else 0.0)
             jitter = rng.normal(0.0, 0.004)
-            start = int(round(((bar * STEPS_PER_BAR + swung_step) * seconds_per_step + jitter) * SAMPLE_RATE))
-            if not 0 <= start < samples:
+            start = max(0, int(round(((bar * STEPS_PER_BAR + swung_step) * seconds_per_step + jitter) * SAMPLE_RATE)))
+            if start >= samples:
                 continue
             audio = kit[stem][piece_index].audio
             length = min(audio.shape[1], samples - start)

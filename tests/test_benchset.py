@@ -33,10 +33,11 @@ def test_stems_sum_to_mixture_with_expected_shapes():
         assert all(np.abs(clip.stems[stem]).max() > 0 for stem in ("kick", "snare", "hihat"))
 
 
-def test_every_stem_sounds_somewhere_in_a_small_set():
-    clips = build_benchmark_set(KITS_DIR, n_clips=4, seconds=8.0, seed=0)
-    for stem in STEMS:
-        assert any(np.abs(clip.stems[stem]).max() > 0 for clip in clips), stem
+def test_every_stem_sounds_in_every_clip():
+    for seed in range(4):
+        for clip in build_benchmark_set(KITS_DIR, n_clips=3, seconds=3.0, seed=seed):
+            for stem in STEMS:
+                assert np.abs(clip.stems[stem]).max() > 0, (clip.name, stem)
 
 
 def test_heldout_split_shares_no_file_with_train_where_stems_can_be_split():
