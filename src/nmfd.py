@@ -1,18 +1,23 @@
 """Weight-free drum-component separation by non-negative matrix factor deconvolution (NMFD).
 
-The magnitude spectrogram V (bins x frames) of the mono downmix is modelled as a sum of
-convolutive components, each a spectro-temporal template W_k (bins x template_frames) triggered by
-an activation row H_k (frames):
+The magnitude spectrogram V (bands x frames) of the mono downmix, pooled into log-spaced
+frequency bands, is modelled as a sum of convolutive components: each a spectro-temporal template
+W_k (bands x template_frames) triggered by an activation row H_k (frames),
 
-    model(f, n) = sum_k sum_t W_k(f, t) * H_k(n - t)
+    model(b, n) = sum_k sum_t W_k(b, t) * H_k(n - t).
 
-Each component belongs to one drum class. Templates start from generic drum priors (a spectral
-envelope and a decay time per class, nothing learnt from recordings), then templates and
-activations adapt to the input by multiplicative updates minimising the generalised KL divergence
-(Smaragdis 2004). The per-class models become soft masks that partition unity and are applied to
-every channel's complex spectrogram, so the stems sum to the input.
+Each component belongs to one drum class. Templates start from generic drum priors (spectral lobes
+and decay times per class, written down from textbook drum acoustics, nothing learnt from
+recordings); after a few activation-only rounds, templates and activations adapt to the input by
+multiplicative updates that minimise the generalised Kullback-Leibler divergence (Smaragdis 2004).
+The per-class models become soft masks that partition unity; every bin takes its band's mask and
+every channel's complex spectrogram is masked, so the five stems sum to the input.
+
+Long inputs are processed in overlapping blocks that are cross-faded, so memory beyond the input
+and output arrays is bounded by the block length.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,17 +28,18 @@ from src.spectral import istft, stft
 from src.stems import STEMS
 
 ProgressCallback = Callable[[str, int, int], None]
+"""progress(stage, done, total), e.g. ("separating", 3, 20) after the third of twenty blocks."""
 
 
 @dataclass(frozen=True)
 class ComponentPrior:
-    """Generic shape of one drum component.
+    """Generic shape of one drum component: a sum of lobes, each with its own decay.
 
     Attributes:
         stem: the class it belongs to.
-        peaks_hz: centre frequencies of its spectral envelope's lobes.
+        peaks_hz: centre frequency of each lobe.
         widths_octaves: standard deviation of each lobe on a log2-frequency axis.
-        levels_db: level of each lobe.
+        levels_db: total magnitude of each lobe (summed over frequency), relative between lobes.
         decay_seconds: exponential decay time constant of each lobe.
     """
 
@@ -57,83 +63,134 @@ DRUM_PRIORS: tuple[ComponentPrior, ...] = (
     ComponentPrior("cymbals", (5000.0, 800.0), (1.0, 1.0), (0.0, -15.0), (1.5, 1.0)),
     ComponentPrior("cymbals", (3500.0, 9000.0), (0.8, 0.8), (0.0, -3.0), (2.0, 2.0)),
 )
-"""Default component priors: generic textbook spectra and decays of a drum kit's pieces."""
+"""Default priors: kick (low body + beater click), snare (body + wire noise), three tom pitches,
+closed and open hihat, crash-like and ride-like cymbals."""
+
+
+@dataclass(frozen=True)
+class NmfdSettings:
+    """Parameters of `separate_drums`.
+
+    Attributes:
+        frame_seconds: STFT frame length; rounded to a power of two in samples. Hop is a quarter.
+        bands_per_octave: resolution of the log-frequency pooling (bins stay separate where they
+            are already wider than a band).
+        template_seconds: length of each spectro-temporal template.
+        iterations: NMFD update rounds.
+        template_update_start: round from which templates adapt (before it only activations do).
+        mask_power: exponent of the class models in the soft masks (1: ratio mask, 2: Wiener-like).
+        block_seconds: length of the blocks that long inputs are processed in.
+        overlap_seconds: cross-fade between consecutive blocks.
+        priors: component priors that initialise the templates.
+    """
+
+    frame_seconds: float = 0.093
+    bands_per_octave: int = 24
+    template_seconds: float = 0.35
+    iterations: int = 40
+    template_update_start: int = 10
+    mask_power: float = 2.0
+    block_seconds: float = 30.0
+    overlap_seconds: float = 2.0
+    priors: tuple[ComponentPrior, ...] = DRUM_PRIORS
+
+
+def band_of_bin(n_fft: int, sample_rate: int, bands_per_octave: int) -> torch.Tensor:
+    """Assign STFT bins to log-spaced bands; a bin keeps its own band where bins are wider.
+
+    Returns:
+        int64 tensor, shape (n_fft // 2 + 1,): the band index of each bin, non-decreasing from 0.
+    """
+    bins = n_fft // 2 + 1
+    bin_width_hz = sample_rate / n_fft
+    frequencies = torch.arange(bins, dtype=torch.float64) * bin_width_hz
+    # Below this frequency a band would be narrower than a bin.
+    linear_limit_hz = bin_width_hz / (2.0 ** (1.0 / bands_per_octave) - 1.0)
+    log_index = torch.floor(bands_per_octave * torch.log2(frequencies.clamp_min(linear_limit_hz) / linear_limit_hz))
+    raw_band = torch.where(frequencies < linear_limit_hz, torch.arange(bins, dtype=torch.float64), 1e9 + log_index)
+    return torch.unique(raw_band, return_inverse=True)[1]
 
 
 def prior_templates(
-    priors: tuple[ComponentPrior, ...], sample_rate: int, n_fft: int, hop: int, template_frames: int
+    priors: tuple[ComponentPrior, ...], band_edges_hz: torch.Tensor, hop_seconds: float, template_frames: int
 ) -> torch.Tensor:
-    """Build initial templates from component priors.
+    """Initial templates from component priors, in band-pooled units.
+
+    Each lobe's magnitude density is a Gaussian on log2 frequency whose integral over all
+    frequencies is 10^(level/20); a band receives density x band width.
+
+    Args:
+        priors: one per component.
+        band_edges_hz: shape (bands + 1,), increasing band edges.
+        hop_seconds: time between frames.
+        template_frames: template length in frames.
 
     Returns:
-        float32 tensor, shape (bins, components, template_frames), bins = n_fft // 2 + 1; each
-        component's template sums to 1.
+        float32 tensor, shape (bands, components, template_frames); each template sums to 1.
     """
-    frequencies = torch.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1, dtype=torch.float64)
-    log_frequencies = torch.log2(frequencies.clamp_min(10.0))
-    frame_times = torch.arange(template_frames, dtype=torch.float64) * hop / sample_rate
-    templates = torch.zeros(n_fft // 2 + 1, len(priors), template_frames, dtype=torch.float64)
+    edges = band_edges_hz.to(torch.float64)
+    centres = 0.5 * (edges[1:] + edges[:-1]).clamp_min(1.0)
+    widths_hz = edges[1:] - edges[:-1]
+    frame_times = torch.arange(template_frames, dtype=torch.float64) * hop_seconds
+    templates = torch.zeros(len(centres), len(priors), template_frames, dtype=torch.float64)
     for component, prior in enumerate(priors):
         for peak, width, level, decay in zip(prior.peaks_hz, prior.widths_octaves, prior.levels_db, prior.decay_seconds):
-            lobe = torch.exp(-0.5 * ((log_frequencies - np.log2(peak)) / width) ** 2)
-            envelope = 10.0 ** (level / 20.0) * lobe / lobe.sum()
+            lobe_integral_hz = peak * width * math.sqrt(2.0 * math.pi) * math.log(2.0) * math.exp((width * math.log(2.0)) ** 2 / 2.0)
+            density = torch.exp(-0.5 * ((torch.log2(centres) - math.log2(peak)) / width) ** 2) / lobe_integral_hz
+            envelope = 10.0 ** (level / 20.0) * density * widths_hz
             templates[:, component, :] += envelope[:, None] * torch.exp(-frame_times / decay)[None, :]
-    templates += 1e-6
+    templates += 1e-9 * templates.amax(dim=(0, 2), keepdim=True).clamp_min(1e-30)
     return (templates / templates.sum(dim=(0, 2), keepdim=True)).float()
 
 
 def _reconstruct(templates: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
-    """Convolutive model sum_t W(f, k, t) H(k, n - t).
+    """Convolutive model sum_t W(b, k, t) H(k, n - t).
 
     Args:
-        templates: (bins, components, template_frames).
+        templates: (bands, components, template_frames).
         activations: (components, frames).
 
     Returns:
-        (bins, frames).
+        (bands, frames).
     """
     template_frames = templates.shape[2]
     padded = torch.nn.functional.pad(activations, (template_frames - 1, 0))
     return torch.nn.functional.conv1d(padded[None], templates.flip(2))[0]
 
 
-def _factorise(
-    magnitude: torch.Tensor, templates: torch.Tensor, iterations: int, template_update_start: int, prior_weight: float
+def factorise(
+    magnitude: torch.Tensor, templates: torch.Tensor, iterations: int, template_update_start: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """KL-NMFD by multiplicative updates.
 
     Args:
-        magnitude: (bins, frames), non-negative.
-        templates: (bins, components, template_frames) initial templates, each summing to 1.
+        magnitude: (bands, frames), non-negative.
+        templates: (bands, components, template_frames) initial templates, each summing to 1.
         iterations: number of update rounds.
-        template_update_start: round from which templates adapt too (before it only activations do).
+        template_update_start: round from which templates adapt too.
 
     Returns:
-        (templates, activations): shapes (bins, components, template_frames) and (components, frames).
+        (templates, activations), shapes (bands, components, template_frames) and (components, frames).
     """
-    prior = templates
-    bins, components, template_frames = templates.shape
+    components, template_frames = templates.shape[1:]
     frames = magnitude.shape[1]
     tiny = torch.finfo(torch.float32).tiny
     activations = torch.full((components, frames), float(magnitude.mean()) + tiny)
     for iteration in range(iterations):
         ratio = magnitude / _reconstruct(templates, activations).clamp_min(tiny)
         padded_ratio = torch.nn.functional.pad(ratio, (0, template_frames - 1))
-        numerator = torch.nn.functional.conv1d(padded_ratio[None], templates.permute(1, 0, 2))[0]
-        activations = activations * numerator / templates.sum(dim=(0, 2))[:, None]
-        if iteration >= template_update_start:
-            ratio = magnitude / _reconstruct(templates, activations).clamp_min(tiny)
-            numerator = torch.stack(
-                [ratio[:, lag:] @ activations[:, : frames - lag].T for lag in range(template_frames)], dim=2
-            )
-            denominator = torch.stack(
-                [activations[:, : frames - lag].sum(dim=1) for lag in range(template_frames)], dim=1
-            )
-            templates = templates * numerator / denominator[None].clamp_min(tiny)
-            templates = templates.clamp_min(tiny) ** (1.0 - prior_weight) * prior ** prior_weight
-            scale = templates.sum(dim=(0, 2)).clamp_min(tiny)
-            templates = templates / scale[None, :, None]
-            activations = activations * scale[:, None]
+        correlation = torch.nn.functional.conv1d(padded_ratio[None], templates.permute(1, 0, 2))[0]
+        activations = activations * correlation / templates.sum(dim=(0, 2))[:, None]
+        if iteration < template_update_start:
+            continue
+        ratio = magnitude / _reconstruct(templates, activations).clamp_min(tiny)
+        # lagged[k, t, n] = H_k(n - t), zero before the first frame.
+        lagged = torch.nn.functional.pad(activations, (template_frames - 1, 0)).unfold(1, frames, 1).flip(1)
+        numerator = torch.einsum("bn,ktn->bkt", ratio, lagged)
+        templates = templates * numerator / lagged.sum(dim=2)[None].clamp_min(tiny)
+        scale = templates.sum(dim=(0, 2)).clamp_min(tiny)
+        templates = templates / scale[None, :, None]
+        activations = activations * scale[:, None]
     return templates, activations
 
 
@@ -143,13 +200,14 @@ def class_masks(
     """Soft masks per stem from the per-class models.
 
     Args:
-        templates: (bins, components, template_frames).
+        templates: (bands, components, template_frames).
         activations: (components, frames).
         component_stems: the stem of each component.
-        power: exponent applied to each class model before normalising (1: ratio, 2: Wiener).
+        power: exponent applied to each class model before normalising.
 
     Returns:
-        (stems, bins, frames) masks in STEMS order that sum to 1 in every cell.
+        (stems, bands, frames) masks in STEMS order that sum to 1 in every cell (1/5 each where
+        every model is zero).
     """
     models = []
     for stem in STEMS:
@@ -161,44 +219,68 @@ def class_masks(
     return torch.where(total > 0, stacked / total.clamp_min(torch.finfo(torch.float32).tiny), uniform)
 
 
+def _separate_block(block: np.ndarray, sample_rate: int, settings: NmfdSettings) -> np.ndarray:
+    """Separate one block.
+
+    Args:
+        block: float32, shape (channels, samples).
+
+    Returns:
+        float32, shape (stems, channels, samples), summing to `block` over the first axis.
+    """
+    n_fft = 2 ** max(4, round(math.log2(settings.frame_seconds * sample_rate)))
+    hop = n_fft // 4
+    samples = block.shape[-1]
+    spectrogram = stft(block, n_fft, hop)  # (channels, bins, frames)
+    bands = band_of_bin(n_fft, sample_rate, settings.bands_per_octave)  # (bins,)
+    band_count = int(bands[-1]) + 1
+    bin_magnitude = spectrogram.abs().mean(dim=0)  # (bins, frames)
+    magnitude = torch.zeros(band_count, bin_magnitude.shape[1]).index_add_(0, bands, bin_magnitude)
+    magnitude = magnitude / (magnitude.mean() + torch.finfo(torch.float32).tiny)
+    bin_edges_hz = torch.arange(n_fft // 2 + 2, dtype=torch.float64) * sample_rate / n_fft - 0.5 * sample_rate / n_fft
+    band_edges_hz = torch.cat([bin_edges_hz[:1], bin_edges_hz[1:][torch.diff(bands, append=bands[-1:] + 1) > 0]])
+    template_frames = max(1, round(settings.template_seconds * sample_rate / hop))
+    templates = prior_templates(settings.priors, band_edges_hz.clamp_min(0.0), hop / sample_rate, template_frames)
+    templates, activations = factorise(magnitude, templates, settings.iterations, settings.template_update_start)
+    band_masks = class_masks(templates, activations, [prior.stem for prior in settings.priors], settings.mask_power)
+    bin_masks = band_masks[:, bands, :]  # (stems, bins, frames)
+    stems = istft(bin_masks[:, None] * spectrogram[None], n_fft, hop, samples)  # (stems, channels, samples)
+    return stems + (block - stems.sum(axis=0)) / len(STEMS)
+
+
 def separate_drums(
     mixture: np.ndarray,
     sample_rate: int,
     *,
     progress: ProgressCallback | None = None,
-    n_fft: int = 4096,
-    hop: int = 1024,
-    template_seconds: float = 0.2,
-    iterations: int = 40,
-    template_update_start: int = 10,
-    mask_power: float = 2.0,
-    prior_weight: float = 0.2,
-    priors: tuple[ComponentPrior, ...] = DRUM_PRIORS,
+    settings: NmfdSettings = NmfdSettings(),
 ) -> dict[str, np.ndarray]:
     """Split a drum mixture into kick, snare, toms, hihat and cymbals.
 
     Args:
-        mixture: float32, shape (channels, samples).
+        mixture: float32, shape (channels, samples); any number of channels and samples.
         sample_rate: in Hz.
-        progress: called as progress(stage, done, total).
-        n_fft, hop: STFT frame and hop in samples.
-        template_seconds: length of each spectro-temporal template.
-        iterations: NMFD update rounds.
-        template_update_start: round from which templates adapt to the input.
-        mask_power: exponent of the class models in the soft masks.
-        priors: component priors that initialise the templates.
+        progress: called as progress("separating", blocks_done, blocks_total) after each block.
+        settings: algorithm parameters.
 
     Returns:
         stem -> float32 array, shape (channels, samples), in STEMS order; they sum to `mixture`.
     """
     mixture = np.asarray(mixture, dtype=np.float32)
-    samples = mixture.shape[-1]
-    spectrogram = stft(mixture, n_fft, hop)  # (channels, bins, frames)
-    magnitude = spectrogram.abs().mean(dim=0)
-    template_frames = max(1, int(round(template_seconds * sample_rate / hop)))
-    templates = prior_templates(priors, sample_rate, n_fft, hop, template_frames)
-    templates, activations = _factorise(magnitude, templates, iterations, template_update_start, prior_weight)
-    masks = class_masks(templates, activations, [prior.stem for prior in priors], mask_power)
-    stems = {stem: istft(masks[index] * spectrogram, n_fft, hop, samples) for index, stem in enumerate(STEMS)}
-    residual = (mixture - np.sum(list(stems.values()), axis=0)) / len(STEMS)
-    return {stem: (audio + residual).astype(np.float32) for stem, audio in stems.items()}
+    channels, samples = mixture.shape
+    block = max(1, round(settings.block_seconds * sample_rate))
+    overlap = min(round(settings.overlap_seconds * sample_rate), block // 2)
+    starts = list(range(0, max(samples - overlap, 1), block - overlap))
+    stems = np.zeros((len(STEMS), channels, samples), dtype=np.float32)
+    fade_in = np.linspace(0.0, 1.0, overlap + 2, dtype=np.float32)[1:-1]
+    for index, start in enumerate(starts):
+        end = min(start + block, samples)
+        weight = np.ones(end - start, dtype=np.float32)
+        if index > 0:
+            weight[:overlap] = fade_in
+        if index < len(starts) - 1:
+            weight[-overlap:] = 1.0 - fade_in
+        stems[:, :, start:end] += weight * _separate_block(mixture[:, start:end], sample_rate, settings)
+        if progress is not None:
+            progress("separating", index + 1, len(starts))
+    return {stem: stems[index] for index, stem in enumerate(STEMS)}

@@ -42,5 +42,7 @@ def istft(spectrogram: torch.Tensor, n_fft: int, hop: int, length: int) -> np.nd
     """
     window = torch.hann_window(n_fft)
     padded_length = max(length, n_fft)
-    waveform = torch.istft(spectrogram, n_fft, hop, window=window, center=True, length=padded_length)
-    return waveform[..., :length].numpy().astype(np.float32, copy=False)
+    leading_shape = spectrogram.shape[:-2]
+    flat = spectrogram.reshape(-1, *spectrogram.shape[-2:])
+    waveform = torch.istft(flat, n_fft, hop, window=window, center=True, length=padded_length)
+    return waveform[:, :length].reshape(*leading_shape, length).numpy().astype(np.float32, copy=False)
