@@ -65,6 +65,24 @@ def evaluate(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.nd
     return {"stems": per_stem, "mean": mean}
 
 
+def average_results(results: list[dict]) -> dict:
+    """Average several `evaluate` results (e.g. one per clip) stem by stem.
+
+    Args:
+        results: non-empty list of dicts returned by `evaluate`, all over the same stems.
+
+    Returns:
+        A dict shaped like `evaluate`'s, holding the per-stem and mean averages.
+    """
+    stems = list(results[0]["stems"])
+    per_stem = {
+        stem: {metric: float(np.mean([result["stems"][stem][metric] for result in results])) for metric in ("sdr", "si_sdr")}
+        for stem in stems
+    }
+    mean = {metric: float(np.mean([result["mean"][metric] for result in results])) for metric in ("sdr", "si_sdr")}
+    return {"stems": per_stem, "mean": mean}
+
+
 def format_table(results_by_method: Mapping[str, dict], metric: str = "sdr") -> str:
     """Render `evaluate` results of several methods as a plain-text table, one row per method.
 

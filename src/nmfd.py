@@ -90,7 +90,7 @@ class NmfdSettings:
     iterations: int = 40
     template_update_start: int = 10
     mask_power: float = 2.0
-    block_seconds: float = 30.0
+    block_seconds: float = 20.0
     overlap_seconds: float = 2.0
     priors: tuple[ComponentPrior, ...] = DRUM_PRIORS
 
@@ -243,8 +243,8 @@ def _separate_block(block: np.ndarray, sample_rate: int, settings: NmfdSettings)
     templates = prior_templates(settings.priors, band_edges_hz.clamp_min(0.0), hop / sample_rate, template_frames)
     templates, activations = factorise(magnitude, templates, settings.iterations, settings.template_update_start)
     band_masks = class_masks(templates, activations, [prior.stem for prior in settings.priors], settings.mask_power)
-    bin_masks = band_masks[:, bands, :]  # (stems, bins, frames)
-    stems = istft(bin_masks[:, None] * spectrogram[None], n_fft, hop, samples)  # (stems, channels, samples)
+    # One stem at a time keeps the masked spectrogram, (channels, bins, frames), the largest temporary.
+    stems = np.stack([istft(band_mask[bands] * spectrogram, n_fft, hop, samples) for band_mask in band_masks])
     return stems + (block - stems.sum(axis=0)) / len(STEMS)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from src.evaluation import evaluate, format_table, sdr, si_sdr
+from src.evaluation import average_results, evaluate, format_table, sdr, si_sdr
 from src.stems import STEMS
 
 
@@ -59,3 +59,12 @@ def test_format_table_has_a_row_per_method_and_a_mean_column():
     assert lines[0].split()[-1] == "mean"
     assert lines[-1].split() == ["silence"] + ["0.00"] * (len(STEMS) + 1)
     assert lines[2].startswith("oracle")
+
+
+def test_average_results_averages_each_stem_and_the_mean():
+    references = {stem: _noise(index, (1, 1000)) for index, stem in enumerate(STEMS)}
+    close = evaluate(references, {stem: reference * 0.9 for stem, reference in references.items()})  # 20 dB
+    far = evaluate(references, {stem: reference * 0.99 for stem, reference in references.items()})  # 40 dB
+    average = average_results([close, far])
+    assert average["stems"]["snare"]["sdr"] == pytest.approx(30.0, abs=1e-3)
+    assert average["mean"]["sdr"] == pytest.approx(30.0, abs=1e-3)
