@@ -143,77 +143,97 @@ def prior_templates(
     return (templates / templates.sum(dim=(0, 2), keepdim=True)).float()
 
 
-def _reconstruct(templates: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
-    """Convolutive model sum_t W(b, k, t) H(k, n - t).
+def component_models(templates: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+    """Each component's convolutive model sum_t W_k(b, t) H_k(n - t).
 
     Args:
         templates: (bands, components, template_frames).
         activations: (components, frames).
 
     Returns:
-        (bands, frames).
+        (components, bands, frames).
     """
-    template_frames = templates.shape[2]
+    bands, components, template_frames = templates.shape
     padded = torch.nn.functional.pad(activations, (template_frames - 1, 0))
-    return torch.nn.functional.conv1d(padded[None], templates.flip(2))[0]
+    kernels = templates.permute(1, 0, 2).flip(2).reshape(components * bands, 1, template_frames)
+    return torch.nn.functional.conv1d(padded[None], kernels, groups=components)[0].reshape(components, bands, -1)
 
 
 def factorise(
     magnitude: torch.Tensor, templates: torch.Tensor, iterations: int, template_update_start: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """KL-NMFD by multiplicative updates.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Multichannel KL-NMFD by multiplicative updates.
+
+    Channel c is modelled as sum_k gain_k(c) * model_k, so a component has one spectro-temporal
+    shape and one activation for all channels plus a stereo placement.
 
     Args:
-        magnitude: (bands, frames), non-negative.
+        magnitude: (channels, bands, frames), non-negative.
         templates: (bands, components, template_frames) initial templates, each summing to 1.
         iterations: number of update rounds.
         template_update_start: round from which templates adapt too.
 
     Returns:
-        (templates, activations), shapes (bands, components, template_frames) and (components, frames).
+        (templates, activations, gains), shapes (bands, components, template_frames),
+        (components, frames) and (components, channels); each component's gains average 1.
     """
+    channels = magnitude.shape[0]
     components, template_frames = templates.shape[1:]
-    frames = magnitude.shape[1]
+    frames = magnitude.shape[2]
     tiny = torch.finfo(torch.float32).tiny
     activations = torch.full((components, frames), float(magnitude.mean()) + tiny)
+    gains = torch.ones(components, channels)
     for iteration in range(iterations):
-        ratio = magnitude / _reconstruct(templates, activations).clamp_min(tiny)
+        models = component_models(templates, activations)
+        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, models).clamp_min(tiny)
         padded_ratio = torch.nn.functional.pad(ratio, (0, template_frames - 1))
-        correlation = torch.nn.functional.conv1d(padded_ratio[None], templates.permute(1, 0, 2))[0]
-        activations = activations * correlation / templates.sum(dim=(0, 2))[:, None]
+        correlation = torch.nn.functional.conv1d(padded_ratio, templates.permute(1, 0, 2))  # (channels, components, frames)
+        gain_total = gains.sum(dim=1)
+        activations = activations * torch.einsum("kc,ckn->kn", gains, correlation) / (
+            gain_total * templates.sum(dim=(0, 2))
+        )[:, None]
+        models = component_models(templates, activations)
+        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, models).clamp_min(tiny)
+        gains = gains * torch.einsum("cbn,kbn->kc", ratio, models) / models.sum(dim=(1, 2))[:, None].clamp_min(tiny)
+        gain_scale = gains.mean(dim=1).clamp_min(tiny)
+        gains = gains / gain_scale[:, None]
+        activations = activations * gain_scale[:, None]
         if iteration < template_update_start:
             continue
-        ratio = magnitude / _reconstruct(templates, activations).clamp_min(tiny)
+        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, component_models(templates, activations)).clamp_min(tiny)
         # lagged[k, t, n] = H_k(n - t), zero before the first frame.
         lagged = torch.nn.functional.pad(activations, (template_frames - 1, 0)).unfold(1, frames, 1).flip(1)
-        numerator = torch.einsum("bn,ktn->bkt", ratio, lagged)
-        templates = templates * numerator / lagged.sum(dim=2)[None].clamp_min(tiny)
-        scale = templates.sum(dim=(0, 2)).clamp_min(tiny)
-        templates = templates / scale[None, :, None]
-        activations = activations * scale[:, None]
-    return templates, activations
+        numerator = torch.einsum("kc,cbn,ktn->bkt", gains, ratio, lagged)
+        denominator = gains.sum(dim=1)[:, None] * lagged.sum(dim=2)
+        templates = templates * numerator / denominator[None].clamp_min(tiny)
+        template_scale = templates.sum(dim=(0, 2)).clamp_min(tiny)
+        templates = templates / template_scale[None, :, None]
+        activations = activations * template_scale[:, None]
+    return templates, activations, gains
 
 
 def class_masks(
-    templates: torch.Tensor, activations: torch.Tensor, component_stems: list[str], power: float
+    templates: torch.Tensor, activations: torch.Tensor, gains: torch.Tensor, component_stems: list[str], power: float
 ) -> torch.Tensor:
-    """Soft masks per stem from the per-class models.
+    """Soft masks per stem and channel from the per-class models.
 
     Args:
         templates: (bands, components, template_frames).
         activations: (components, frames).
+        gains: (components, channels).
         component_stems: the stem of each component.
         power: exponent applied to each class model before normalising.
 
     Returns:
-        (stems, bands, frames) masks in STEMS order that sum to 1 in every cell (1/5 each where
-        every model is zero).
+        (stems, channels, bands, frames) masks in STEMS order that sum to 1 in every cell (1/5
+        each where every model is zero).
     """
-    models = []
+    models = component_models(templates, activations)
+    class_models = []
     for stem in STEMS:
         members = [index for index, owner in enumerate(component_stems) if owner == stem]
-        models.append(_reconstruct(templates[:, members], activations[members]) ** power)
-    stacked = torch.stack(models)
+        class_models.append(torch.einsum("kc,kbn->cbn", gains[members], models[members]) ** power)
+    stacked = torch.stack(class_models)
     total = stacked.sum(dim=0, keepdim=True)
     uniform = torch.full_like(stacked, 1.0 / len(STEMS))
     return torch.where(total > 0, stacked / total.clamp_min(torch.finfo(torch.float32).tiny), uniform)
@@ -234,17 +254,18 @@ def _separate_block(block: np.ndarray, sample_rate: int, settings: NmfdSettings)
     spectrogram = stft(block, n_fft, hop)  # (channels, bins, frames)
     bands = band_of_bin(n_fft, sample_rate, settings.bands_per_octave)  # (bins,)
     band_count = int(bands[-1]) + 1
-    bin_magnitude = spectrogram.abs().mean(dim=0)  # (bins, frames)
-    magnitude = torch.zeros(band_count, bin_magnitude.shape[1]).index_add_(0, bands, bin_magnitude)
+    bin_magnitude = spectrogram.abs()  # (channels, bins, frames)
+    magnitude = torch.zeros(block.shape[0], band_count, bin_magnitude.shape[2]).index_add_(1, bands, bin_magnitude)
     magnitude = magnitude / (magnitude.mean() + torch.finfo(torch.float32).tiny)
     bin_edges_hz = torch.arange(n_fft // 2 + 2, dtype=torch.float64) * sample_rate / n_fft - 0.5 * sample_rate / n_fft
     band_edges_hz = torch.cat([bin_edges_hz[:1], bin_edges_hz[1:][torch.diff(bands, append=bands[-1:] + 1) > 0]])
     template_frames = max(1, round(settings.template_seconds * sample_rate / hop))
     templates = prior_templates(settings.priors, band_edges_hz.clamp_min(0.0), hop / sample_rate, template_frames)
-    templates, activations = factorise(magnitude, templates, settings.iterations, settings.template_update_start)
-    band_masks = class_masks(templates, activations, [prior.stem for prior in settings.priors], settings.mask_power)
+    templates, activations, gains = factorise(magnitude, templates, settings.iterations, settings.template_update_start)
+    component_stems = [prior.stem for prior in settings.priors]
+    band_masks = class_masks(templates, activations, gains, component_stems, settings.mask_power)
     # One stem at a time keeps the masked spectrogram, (channels, bins, frames), the largest temporary.
-    stems = np.stack([istft(band_mask[bands] * spectrogram, n_fft, hop, samples) for band_mask in band_masks])
+    stems = np.stack([istft(band_mask[:, bands] * spectrogram, n_fft, hop, samples) for band_mask in band_masks])
     return stems + (block - stems.sum(axis=0)) / len(STEMS)
 
 
