@@ -27,6 +27,12 @@ import torch
 from src.spectral import istft, stft
 from src.stems import STEMS
 
+MODEL_FLOOR = 1e-9
+"""Smallest model, template and activation value in the updates. The magnitude is normalised to
+mean 1, so this bounds the update ratios where no prior explains the input (e.g. above 20 kHz at
+96 kHz), and no component can die out completely (an all-zero template, activation or gain would
+give 0/0 in the next round)."""
+
 ProgressCallback = Callable[[str, int, int], None]
 """progress(stage, done, total), e.g. ("separating", 3, 20) after the third of twenty blocks."""
 
@@ -115,6 +121,21 @@ def band_of_bin(n_fft: int, sample_rate: int, bands_per_octave: int) -> torch.Te
     return torch.unique(raw_band, return_inverse=True)[1]
 
 
+def band_edges_hz(bands: torch.Tensor, n_fft: int, sample_rate: int) -> torch.Tensor:
+    """Frequency edges of the bands made by `band_of_bin`.
+
+    Args:
+        bands: int64, shape (bins,), as returned by `band_of_bin`.
+
+    Returns:
+        float64 tensor, shape (bands + 1,): 0, then the upper edge of each band's last bin.
+    """
+    bin_width_hz = sample_rate / n_fft
+    upper_edges = (torch.arange(len(bands), dtype=torch.float64) + 0.5) * bin_width_hz  # (bins,)
+    is_last_bin_of_band = torch.diff(bands, append=bands[-1:] + 1) > 0
+    return torch.cat([torch.zeros(1, dtype=torch.float64), upper_edges[is_last_bin_of_band]])
+
+
 def prior_templates(
     priors: tuple[ComponentPrior, ...],
     band_edges_hz: torch.Tensor,
@@ -178,7 +199,7 @@ def factorise(
     shape and one activation for all channels plus a stereo placement.
 
     Args:
-        magnitude: (channels, bands, frames), non-negative.
+        magnitude: (channels, bands, frames), non-negative, normalised to mean 1.
         templates: (bands, components, template_frames) initial templates, each summing to 1.
         iterations: number of update rounds.
         template_update_start: round from which templates adapt too.
@@ -195,28 +216,30 @@ def factorise(
     gains = torch.ones(components, channels)
     for iteration in range(iterations):
         models = component_models(templates, activations)
-        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, models).clamp_min(tiny)
+        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, models).clamp_min(MODEL_FLOOR)
         padded_ratio = torch.nn.functional.pad(ratio, (0, template_frames - 1))
         correlation = torch.nn.functional.conv1d(padded_ratio, templates.permute(1, 0, 2))  # (channels, components, frames)
         gain_total = gains.sum(dim=1)
         activations = activations * torch.einsum("kc,ckn->kn", gains, correlation) / (
             gain_total * templates.sum(dim=(0, 2))
         )[:, None]
+        activations = activations.clamp_min(MODEL_FLOOR)
         models = component_models(templates, activations)
-        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, models).clamp_min(tiny)
+        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, models).clamp_min(MODEL_FLOOR)
         gains = gains * torch.einsum("cbn,kbn->kc", ratio, models) / models.sum(dim=(1, 2))[:, None].clamp_min(tiny)
         gain_scale = gains.mean(dim=1).clamp_min(tiny)
         gains = gains / gain_scale[:, None]
         activations = activations * gain_scale[:, None]
         if iteration < template_update_start:
             continue
-        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, component_models(templates, activations)).clamp_min(tiny)
+        models = component_models(templates, activations)
+        ratio = magnitude / torch.einsum("kc,kbn->cbn", gains, models).clamp_min(MODEL_FLOOR)
         # lagged[k, t, n] = H_k(n - t), zero before the first frame.
         lagged = torch.nn.functional.pad(activations, (template_frames - 1, 0)).unfold(1, frames, 1).flip(1)
         numerator = torch.einsum("kc,cbn,ktn->bkt", gains, ratio, lagged)
         denominator = gains.sum(dim=1)[:, None] * lagged.sum(dim=2)
-        templates = templates * numerator / denominator[None].clamp_min(tiny)
-        template_scale = templates.sum(dim=(0, 2)).clamp_min(tiny)
+        templates = (templates * numerator / denominator[None].clamp_min(tiny)).clamp_min(MODEL_FLOOR)
+        template_scale = templates.sum(dim=(0, 2))
         templates = templates / template_scale[None, :, None]
         activations = activations * template_scale[:, None]
     return templates, activations, gains
@@ -265,21 +288,27 @@ def _separate_block(block: np.ndarray, sample_rate: int, settings: NmfdSettings)
     bands = band_of_bin(n_fft, sample_rate, settings.bands_per_octave)  # (bins,)
     band_count = int(bands[-1]) + 1
     bin_magnitude = spectrogram.abs()  # (channels, bins, frames)
-    magnitude = torch.zeros(block.shape[0], band_count, bin_magnitude.shape[2]).index_add_(1, bands, bin_magnitude)
+    band_magnitude = torch.zeros(block.shape[0], band_count, bin_magnitude.shape[2]).index_add_(1, bands, bin_magnitude)
     bins_per_band = torch.bincount(bands).to(torch.float32)  # (bands,)
-    magnitude = magnitude * bins_per_band[None, :, None] ** settings.band_weight_exponent
-    magnitude = magnitude / (magnitude.mean() + torch.finfo(torch.float32).tiny)
-    bin_edges_hz = torch.arange(n_fft // 2 + 2, dtype=torch.float64) * sample_rate / n_fft - 0.5 * sample_rate / n_fft
-    band_edges_hz = torch.cat([bin_edges_hz[:1], bin_edges_hz[1:][torch.diff(bands, append=bands[-1:] + 1) > 0]])
+    band_magnitude = band_magnitude * bins_per_band[None, :, None] ** settings.band_weight_exponent
+    band_magnitude = band_magnitude / (band_magnitude.mean() + torch.finfo(torch.float32).tiny)
     template_frames = max(1, round(settings.template_seconds * sample_rate / hop))
     templates = prior_templates(
-        settings.priors, band_edges_hz.clamp_min(0.0), hop / sample_rate, template_frames, settings.band_weight_exponent
+        settings.priors,
+        band_edges_hz(bands, n_fft, sample_rate),
+        hop / sample_rate,
+        template_frames,
+        settings.band_weight_exponent,
     )
-    templates, activations, gains = factorise(magnitude, templates, settings.iterations, settings.template_update_start)
+    templates, activations, gains = factorise(
+        band_magnitude, templates, settings.iterations, settings.template_update_start
+    )
     component_stems = [prior.stem for prior in settings.priors]
     band_masks = class_masks(templates, activations, gains, component_stems, settings.mask_power)
     # One stem at a time keeps the masked spectrogram, (channels, bins, frames), the largest temporary.
     stems = np.stack([istft(band_mask[:, bands] * spectrogram, n_fft, hop, samples) for band_mask in band_masks])
+    # The masks partition unity, so only float rounding of the inverse STFT (~1e-7) is left over;
+    # spreading it evenly makes the stems sum to the block exactly.
     return stems + (block - stems.sum(axis=0)) / len(STEMS)
 
 

@@ -82,3 +82,11 @@ def test_separates_a_benchmark_groove_better_than_the_baselines():
     assert np.mean(nmfd_mean) > np.mean(bandpass_mean) + 3.0
     assert np.mean(nmfd_mean) > np.mean(fifth_mean) + 3.0
     assert np.mean(nmfd_mean) > 3.0
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 22050, 48000, 96000])
+def test_other_sample_rates_give_a_real_split_not_the_uniform_fallback(sample_rate):
+    mixture = np.random.default_rng(sample_rate).standard_normal((2, 2 * sample_rate)).astype(np.float32) * 0.1
+    stems = separate_drums(mixture, sample_rate)
+    _assert_valid_stems(stems, mixture)
+    assert max(np.abs(stems[stem] - mixture / len(STEMS)).max() for stem in STEMS) > 0.01
