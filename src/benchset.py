@@ -121,16 +121,9 @@ def _pan(audio: np.ndarray, position: float) -> np.ndarray:
     return audio * np.array([[np.cos(angle)], [np.sin(angle)]], dtype=np.float32) * np.sqrt(2.0, dtype=np.float32)
 
 
-@dataclass(frozen=True)
-class _Piece:
-    """A playable kit piece: varied one-shot audio (2, samples), already panned."""
-
-    stem: str
-    audio: np.ndarray
-
-
-def _choose_kit(one_shots: dict[str, list[OneShot]], rng: np.random.Generator) -> dict[str, list[_Piece]]:
-    """Pick and vary the pieces of one kit: 1 kick, 1 snare, 3 toms, closed+open hihat, crash+ride."""
+def _choose_kit(one_shots: dict[str, list[OneShot]], rng: np.random.Generator) -> dict[str, list[np.ndarray]]:
+    """Pick, vary and pan the pieces of one kit: 1 kick, 1 snare, 3 toms, closed and open hihat,
+    crash and ride; each piece float32 (2, samples)."""
     def pick(stem: str) -> np.ndarray:
         return one_shots[stem][rng.integers(len(one_shots[stem]))].audio
 
@@ -138,23 +131,23 @@ def _choose_kit(one_shots: dict[str, list[OneShot]], rng: np.random.Generator) -
     tom_source = pick("toms")
     tom_base = rng.uniform(-3.0, 3.0)
     toms = [
-        _Piece("toms", _pan(_vary(tom_source, tom_base + offset, rng.uniform(0.15, 0.5)), position))
+        _pan(_vary(tom_source, tom_base + offset, rng.uniform(0.15, 0.5)), position)
         for offset, position in ((5.0, -0.5), (0.0, 0.0), (-6.0, 0.6))
     ]
     cymbal_positions = (-0.7, 0.7) if rng.random() < 0.5 else (0.7, -0.7)
     cymbal_order = rng.permutation(len(one_shots["cymbals"]))
     cymbals = [
-        _Piece("cymbals", _pan(_vary(one_shots["cymbals"][cymbal_order[index % len(cymbal_order)]].audio,
-                                     rng.uniform(-3.0, 3.0), None), position))
+        _pan(_vary(one_shots["cymbals"][cymbal_order[index % len(cymbal_order)]].audio, rng.uniform(-3.0, 3.0), None),
+             position)
         for index, position in enumerate(cymbal_positions)
     ]
     closed_hihat = _vary(pick("hihat"), rng.uniform(-2.0, 2.0), rng.uniform(0.03, 0.08))
     open_hihat = _vary(pick("hihat"), rng.uniform(-2.0, 2.0), rng.uniform(0.2, 0.5))
     return {
-        "kick": [_Piece("kick", _vary(pick("kick"), rng.uniform(-2.0, 2.0), None))],
-        "snare": [_Piece("snare", _vary(pick("snare"), rng.uniform(-2.0, 2.0), None))],
+        "kick": [_vary(pick("kick"), rng.uniform(-2.0, 2.0), None)],
+        "snare": [_vary(pick("snare"), rng.uniform(-2.0, 2.0), None)],
         "toms": toms,
-        "hihat": [_Piece("hihat", _pan(closed_hihat, hihat_side)), _Piece("hihat", _pan(open_hihat, hihat_side))],
+        "hihat": [_pan(closed_hihat, hihat_side), _pan(open_hihat, hihat_side)],
         "cymbals": cymbals,
     }
 
@@ -208,7 +201,7 @@ def render_clip(one_shots: dict[str, list[OneShot]], seconds: float, seed: int, 
             start = max(0, int(round(((bar * STEPS_PER_BAR + swung_step) * seconds_per_step + jitter) * SAMPLE_RATE)))
             if start >= samples:
                 continue
-            audio = kit[stem][piece_index].audio
+            audio = kit[stem][piece_index]
             length = min(audio.shape[1], samples - start)
             stems[stem][:, start : start + length] += velocity * audio[:, :length]
         bar += 1
