@@ -340,9 +340,9 @@ def separate_drums(
     for index, start in enumerate(starts):
         end = min(start + block, samples)
         weight = np.ones(end - start, dtype=np.float32)
-        if index > 0:
+        if index > 0 and overlap > 0:
             weight[:overlap] = fade_in
-        if index < len(starts) - 1:
+        if index < len(starts) - 1 and overlap > 0:
             weight[-overlap:] = 1.0 - fade_in
         stems[:, :, start:end] += weight * _separate_block(mixture[:, start:end], sample_rate, settings)
         if progress is not None:

@@ -52,10 +52,11 @@ def test_quiet_input_is_separated_like_loud_input():
         np.testing.assert_allclose(quiet[stem] * 1e6, loud[stem], atol=1e-3 * np.abs(loud[stem]).max())
 
 
-def test_blocks_cross_fade_into_stems_that_sum_and_report_progress():
+@pytest.mark.parametrize("overlap_seconds", [0.0, 0.5])
+def test_blocks_cross_fade_into_stems_that_sum_and_report_progress(overlap_seconds):
     mixture = np.random.default_rng(9).standard_normal((2, 5 * 16000)).astype(np.float32)
     calls = []
-    settings = NmfdSettings(block_seconds=2.0, overlap_seconds=0.5, iterations=5)
+    settings = NmfdSettings(block_seconds=2.0, overlap_seconds=overlap_seconds, iterations=5)
     stems = separate_drums(mixture, 16000, settings=settings, progress=lambda *call: calls.append(call))
     _assert_valid_stems(stems, mixture)
     assert calls == [("separating", done, 3) for done in (1, 2, 3)]
