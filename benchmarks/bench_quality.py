@@ -21,10 +21,10 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from src.baselines import bandpass_split, fifth_of_mixture, ideal_ratio_mask  # noqa: E402
-from src.benchset import build_benchmark_set, load_one_shots, render_clip  # noqa: E402
-from src.evaluation import average_results, evaluate, format_table  # noqa: E402
-from src.nmfd import separate_drums  # noqa: E402
+from src.evaluation.baselines import bandpass_split, fifth_of_mixture, ideal_ratio_mask  # noqa: E402
+from src.evaluation.benchset import build_benchmark_set, load_one_shots, render_clip  # noqa: E402
+from src.evaluation.metrics import average_results, evaluate, format_table  # noqa: E402
+from src.fallback.nmfd import separate_drums  # noqa: E402
 
 KITS_DIR = REPO_ROOT.parent / "shared" / "kits"
 TORCH_THREADS = 2

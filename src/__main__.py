@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +23,7 @@ from .errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ProcessingError, 
 from .formats import FORMATS
 
 log = logging.getLogger("lars_service")
-COMMANDS = ("separate", "info", "models")
+COMMANDS = ("separate", "info", "models", "evaluate")
 STEM_NAMES = "kick,snare,toms,hihat,cymbals"
 
 
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                           help="U-Net arithmetic: fp32 is exact; fp16 (CUDA only) is faster, > 40 dB SDR against fp32 "
                           "(bf16 is not offered: it measured below 40 dB)")
+    separate.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
+                          help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "
+                          "package and its cached htdemucs weights are present (never downloads); off skips it")
     _add_common(separate)
     separate.set_defaults(handler=_run_separate)
 
@@ -77,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(info)
     info.set_defaults(handler=_run_info)
     _add_models_commands(commands)
+    _add_evaluate_command(commands)
     return parser
 
 
@@ -119,6 +124,47 @@ def _add_models_commands(commands: argparse._SubParsersAction) -> None:
     convert.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
     _add_common(convert)
     convert.set_defaults(handler=_run_models_convert)
+
+
+def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser(
+        "evaluate", help="SDR and SI-SDR of stems against references",
+        description="Score estimated stems against reference stems: whole-clip SDR (as in the Music Demixing "
+        "challenges) and SI-SDR per stem and their mean. Stem files are found by name: <stem>.<ext> or "
+        "<name>_<stem>.<ext>. Give --estimates, or --mixture to separate it first with --processor. "
+        "The JSON goes to stdout, a table to stderr.",
+    )
+    evaluate.add_argument("--references", required=True, metavar="DIR", help="directory of reference stems")
+    sources = evaluate.add_mutually_exclusive_group(required=True)
+    sources.add_argument("--estimates", metavar="DIR", help="directory of estimated stems")
+    sources.add_argument("--mixture", metavar="FILE", help="mixture to separate, then score")
+    evaluate.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
+                          help="with --mixture: the processor to run (default: auto)")
+    evaluate.add_argument("--models-dir", metavar="DIR", help="with --mixture: LarsNet weights (as for separate)")
+    evaluate.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    evaluate.add_argument("--wiener-filter", action="store_true", help="with --mixture: alpha-Wiener filtering")
+    evaluate.add_argument("--wiener-exponent", type=float, metavar="A", help="alpha (default 1.0; needs --wiener-filter)")
+    evaluate.add_argument("--sample-rate", type=int, default=44100, help="with --mixture: the references' rate (default 44100)")
+    _add_common(evaluate)
+    evaluate.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    from .evaluation.command import evaluate_directories, evaluate_mixture
+
+    if args.estimates:
+        document = evaluate_directories(Path(args.references), Path(args.estimates))
+    else:
+        from .request import build_request
+
+        separation = argparse.Namespace(
+            input=args.mixture, output_dir=".", stems=None, device=args.device, wiener_filter=args.wiener_filter,
+            wiener_exponent=args.wiener_exponent, format="wav", bit_depth=32, sample_rate=args.sample_rate,
+            models_dir=args.models_dir, processor=args.processor, precision="fp32", drum_isolation="auto",
+        )
+        document = evaluate_mixture(Path(args.references), Path(args.mixture), build_request(separation))
+    sys.stderr.write(document["table"] + "\n")
+    return document
 
 
 def _add_common(command: argparse.ArgumentParser, default_progress: str = "none") -> None:

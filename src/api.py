@@ -23,7 +23,7 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
     """Run a separation and write one file per requested stem.
 
     Returns:
-        The success document: version, model, backend, processor, stems {stem: absolute path},
+        The success document: version, model, backend, processor, processor_details, stems {stem: absolute path},
         wiener_filter, wiener_exponent, output_format, bit_depth, sample_rate, processing_time,
         timings {imports, load, compute} in seconds (torch and processor code and device probing;
         processor and weights loading; decoding, separating and writing), input {path, sample_rate, channels, duration}, warnings.
@@ -65,6 +65,7 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
         "model": "LARS",
         "backend": device,
         "processor": processor.name,
+        "processor_details": processor.details,
         "stems": {stem: str(path) for stem, path in written.items()},
         "wiener_filter": processor.wiener_applied,
         "wiener_exponent": request.wiener_exponent if processor.wiener_applied else None,

@@ -38,6 +38,7 @@ class SeparationRequest:
     models_dir_source: str
     processor: str
     precision: str = "fp32"
+    drum_isolation: str = "auto"
 
 
 def parse_stems(text: str) -> tuple[str, ...]:
@@ -89,4 +90,5 @@ def build_request(args: argparse.Namespace) -> SeparationRequest:
         models_dir_source=models_dir_source,
         processor=args.processor,
         precision=args.precision,
+        drum_isolation=args.drum_isolation,
     )

@@ -3,11 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src.baselines import bandpass_split, fifth_of_mixture
-from src.benchset import build_benchmark_set
-from src.evaluation import evaluate
-from src.nmfd import NmfdSettings, band_of_bin, separate_drums
-from src.stems import STEMS
+from src.evaluation.baselines import bandpass_split, fifth_of_mixture
+from src.evaluation.benchset import build_benchmark_set
+from src.evaluation.metrics import evaluate
+from src.fallback.nmfd import NmfdSettings, band_of_bin, separate_drums
+from larsnet import STEMS
 
 KITS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "kits"
 SAMPLE_RATE = 44100

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ class Processor(ABC):
         sample_rate: the rate `stream` expects its input at.
         wiener_applied: whether the request's alpha-Wiener filter is applied.
         notes: warnings every result of this processor carries.
+        details: processor-specific facts for the result's `processor_details` (e.g. whether a stage ran).
     """
 
     name: ClassVar[str]
@@ -37,6 +38,7 @@ class Processor(ABC):
         self.device = device
         self.wiener_applied = False
         self.notes: list[str] = []
+        self.details: dict[str, Any] = {}
 
     @classmethod
     @abstractmethod

@@ -1,48 +1,46 @@
-"""The weight-free fallback: fixed frequency bands per stem (the seed's "Demucs + filtering" cut)."""
+"""The weight-free fallback: optional Demucs drum isolation, then NMFD drum-component separation."""
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
 from ..audio import ModelInput
+from ..fallback.demucs_stage import cached_pretrained_model, isolate_drums
+from ..fallback.nmfd import separate_drums
 from ..request import SeparationRequest
 from .base import ProgressCallback, Processor, StemChunks
 
-#: Hz, (low, high) per stem, as the seed cut them.
-BANDS = {"kick": (20, 250), "snare": (150, 5000), "toms": (60, 600), "hihat": (6000, 18000), "cymbals": (3000, 20000)}
-
-
-def bandpass_split(mixture: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
-    """Brick-wall FFT band-pass per stem.
-
-    Args:
-        mixture: (channels, samples) float32.
-
-    Returns:
-        {stem: (channels, samples) float32} for every stem in BANDS.
-    """
-    spectrum = np.fft.rfft(mixture, axis=-1)
-    frequencies = np.fft.rfftfreq(mixture.shape[-1], 1 / sample_rate)
-    return {
-        stem: np.fft.irfft(spectrum * ((frequencies >= low) & (frequencies <= high)), n=mixture.shape[-1], axis=-1).astype(np.float32)
-        for stem, (low, high) in BANDS.items()
-    }
+NO_DEMUCS = (
+    "drum isolation skipped: Demucs is not installed or its htdemucs weights are not in the local torch hub "
+    "cache, so the input is taken to be drums only"
+)
 
 
 class DemucsFilterProcessor(Processor):
-    """Band-pass split of the whole input."""
+    """Demucs keeps the drums of a full mix (when installed with cached weights); NMFD splits them.
+
+    NMFD (non-negative matrix factor deconvolution with spectro-temporal drum templates, initialised
+    from generic drum priors and adapted to the input) needs no learned weights; its soft masks
+    partition the (isolated) drums, so the five stems sum to them.
+    """
 
     name = "demucs-filter"
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
         super().__init__(request, device)
-        self.notes = ["demucs-filter: fixed band-pass split per stem (no learned model); install the LarsNet weights for real separation"]
+        self.demucs = cached_pretrained_model() if request.drum_isolation == "auto" else None
+        self.notes = ["demucs-filter: weight-free NMFD separation, well below LarsNet's quality; install the LarsNet weights for real separation"]
+        if request.drum_isolation == "auto" and self.demucs is None:
+            self.notes.append(NO_DEMUCS)
+        self.details: dict[str, Any] = {"drum_isolation": {"ran": False, "requested": request.drum_isolation}}
 
     @classmethod
     def unavailable_reason(cls, request: SeparationRequest) -> str | None:
         return None
 
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
-        stems = bandpass_split(source.read_all(), source.sample_rate)
-        if progress is not None:
-            progress("separate", 1, 1)
+        mixture = source.read_all()
+        if self.demucs is not None:
+            mixture = isolate_drums(mixture, source.sample_rate, self.demucs)
+            self.details["drum_isolation"]["ran"] = True
+        stems = separate_drums(mixture, source.sample_rate, progress=progress)
         yield 0, {stem: stems[stem] for stem in self.request.stems}

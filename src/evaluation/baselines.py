@@ -10,8 +10,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from src.spectral import istft, stft
-from src.stems import STEMS
+from src.fallback.spectral import istft, stft
+from larsnet import STEMS
 
 BANDPASS_BANDS_HZ: dict[str, tuple[float, float]] = {
     "kick": (20.0, 250.0),
