@@ -325,11 +325,12 @@ def _run_service(arguments: Sequence[str], *, binary: Optional[PathLike], timeou
                 "stderr_tail": stderr_tail, "exit_code": process.returncode}
     if stopped_because is LarsServiceTimeout:
         raise LarsServiceTimeout(f"the service did not finish within {timeout_seconds:g} s and was stopped", **reported)
-    if process.returncode == 0 and "error" not in document and document:
+    if process.returncode == 0 and document and "error" not in document:
         return document  # it finished before a cancel reached it: the outputs are complete
+    if stopped_because is LarsServiceCancelled or document.get("error") == "Cancelled":
+        raise LarsServiceCancelled(str(document.get("message", "cancelled; the service was stopped")), **reported)
     if "error" in document:
-        error_class = LarsServiceCancelled if document["error"] == "Cancelled" else LarsProcessingError
-        raise error_class(str(document.get("message", "")), **reported)
+        raise LarsProcessingError(str(document.get("message", "")), **reported)
     raise LarsProcessingError(f"the service exited with status {process.returncode} without a JSON document on stdout; "
                               f"its stderr ends with:\n{stderr_tail}", **reported)
 
