@@ -30,20 +30,6 @@ def fake_service(path: Path, name: str, body: str = "") -> Path:
     return path
 
 
-@pytest.fixture
-def clean_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Nothing to find: no LARS_SERVICE_BIN, an empty PATH, a host that is not frozen, a scratch repository root."""
-    monkeypatch.delenv(client.ENV_BINARY, raising=False)
-    empty = tmp_path / "empty-path"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.delattr(sys, "frozen", raising=False)
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    monkeypatch.setattr(client, "REPO_ROOT", repo)
-    return repo
-
-
 def test_client_uses_only_the_standard_library() -> None:
     imported = set()
     for node in ast.walk(ast.parse(CLIENT.read_text())):
@@ -201,16 +187,6 @@ def test_a_stubborn_service_is_killed_with_its_children(tmp_path: Path, monkeypa
     if stop != "callback raises":
         assert raised.value.exit_code == -9  # it ignored SIGINT and SIGTERM
     assert live_processes(argument=marker) == []  # neither the service nor its grandchild
-
-
-@pytest.fixture
-def scratch_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_search: Path, data_home: Path) -> Path:
-    """A repository without dist/ whose code is this one's: the client falls back to `python -m src` there."""
-    for package in ("src", "larsnet"):
-        (clean_search / package).symlink_to(REPO / package)
-    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
-    monkeypatch.delenv("LARS_MODELS_DIR", raising=False)
-    return clean_search
 
 
 def test_real_service_through_the_repository_fallback(scratch_repo: Path, tmp_path: Path) -> None:
