@@ -37,7 +37,7 @@ rm -rf dist/lars-service  # a one-file build and a one-folder build share this n
 
 started=$(date +%s)
 "$PYTHON" -m PyInstaller --noconfirm --log-level WARN lars-service.spec "${spec_options[@]}"
-echo "build.sh: built $binary in $(( $(date +%s) - started )) s ($(du -sh "$(dirname "$binary")/lars-service" | cut -f1))"
+echo "build.sh: built $binary in $(( $(date +%s) - started )) s ($(du -sh dist/lars-service | cut -f1) in dist/lars-service)"
 
 # Smoke run: the binary must answer `info` and separate a short clip, each with the right JSON document.
 smoke=$(mktemp -d)
