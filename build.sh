@@ -23,7 +23,7 @@ for option in "$@"; do
     *) echo "build.sh: unknown option $option (see ./build.sh --help)" >&2; exit 2 ;;
   esac
 done
-if [ ! -x "$PYTHON" ]; then
+if ! command -v "$PYTHON" > /dev/null; then
   echo "build.sh: no Python at $PYTHON; run scripts/setup.sh first, or set PYTHON=/path/to/python" >&2
   exit 1
 fi

@@ -50,9 +50,11 @@ STOP_GRACE_SECONDS = 10.0
 #: Lines of the service's stderr (other than progress events) kept for error reports.
 STDERR_TAIL_LINES = 40
 
-#: The repository root when this file is the repository's src/client.py; None when vendored elsewhere.
+#: The repository root when this file is the service repository's src/client.py (beside src/__main__.py and
+#: larsnet/); None when vendored into a host app.
 _HERE = Path(__file__).resolve().parent
-REPO_ROOT: Optional[Path] = _HERE.parent if _HERE.name == "src" and (_HERE / "__main__.py").is_file() else None
+_IN_REPOSITORY = _HERE.name == "src" and (_HERE / "__main__.py").is_file() and (_HERE.parent / "larsnet" / "__init__.py").is_file()
+REPO_ROOT: Optional[Path] = _HERE.parent if _IN_REPOSITORY else None
 
 PathLike = Union[str, "os.PathLike[str]"]
 ProgressCallback = Callable[[dict], None]
