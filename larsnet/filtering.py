@@ -21,5 +21,11 @@ def alpha_wiener_gains(estimates: torch.Tensor, alpha: float = 1.0) -> torch.Ten
     """
     if not alpha > 0:
         raise ValueError(f"the Wiener exponent must be > 0, got {alpha}")
-    power = estimates.pow(alpha)
-    return power / (power.sum(dim=0, keepdim=True) + WIENER_EPS)
+    # The same quotient with numerator and denominator divided by m**alpha, m the largest estimate of
+    # each bin: estimate**alpha overflows float32 for loud bins once alpha is about 12 (2048**12 > 3e38),
+    # and inf / inf would be NaN. Scaled, the largest power is 1, so nothing overflows; a bin whose
+    # estimates are all zero keeps m = 1 and gets gains 0, as unscaled.
+    peak = estimates.amax(dim=0, keepdim=True)
+    scale = torch.where(peak > 0, peak, torch.ones_like(peak))
+    power = (estimates / scale).pow(alpha)
+    return power / (power.sum(dim=0, keepdim=True) + WIENER_EPS * scale.pow(-alpha))

@@ -1,5 +1,8 @@
 """Loading LarsNet checkpoints safely.
 
+A stem's weights are `<models_dir>/<stem>/pretrained_<stem>_unet.safetensors` when that file exists (written by
+`lars-service models convert`: tensors only, no pickle), else the official `pretrained_<stem>_unet.pth`.
+
 Checkpoints are pickles. They are read only with torch's weights-only unpickler, which builds tensors and
 plain containers and refuses every other global. The official training checkpoints also carry a numpy
 float64 (`val_loss`), so exactly the two globals that rebuild a numpy scalar are allowed besides.
@@ -28,31 +31,58 @@ ALLOWED_GLOBALS = [
 ]
 
 
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def safetensors_path(checkpoint: Path) -> Path:
+    """The converted twin of a `.pth` checkpoint: same folder and name, suffix `.safetensors`."""
+    return Path(checkpoint).with_suffix(SAFETENSORS_SUFFIX)
+
+
+def weights_file(models_dir: Path, stem: str, config: LarsNetConfig) -> Path:
+    """The file a stem's weights are loaded from: the `.safetensors` twin when present, else the checkpoint."""
+    checkpoint = config.checkpoint_path(models_dir, stem)
+    converted = safetensors_path(checkpoint)
+    return converted if converted.is_file() else checkpoint
+
+
 def missing_checkpoints(models_dir: Path, stems: tuple[str, ...] | list[str], config: LarsNetConfig) -> list[Path]:
-    """The checkpoint files of `stems` that are absent under `models_dir`."""
-    return [config.checkpoint_path(models_dir, stem) for stem in stems if not config.checkpoint_path(models_dir, stem).is_file()]
+    """The checkpoint files of `stems` for which neither the `.pth` nor its `.safetensors` twin exists."""
+    return [config.checkpoint_path(models_dir, stem) for stem in stems if not weights_file(models_dir, stem, config).is_file()]
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read the `model_state_dict` of one checkpoint with the weights-only unpickler.
+    """Read the U-Net tensors of one weights file: a `.safetensors` file, or a checkpoint's `model_state_dict`.
+
+    Checkpoints are read with the weights-only unpickler.
+
+    The file is memory-mapped, so training state that the official checkpoints also carry (optimizer
+    moments, two thirds of each 118 MB file) is never read from disk.
 
     Raises:
-        UnsafeCheckpointError: the pickle asks for a global outside the allowed list.
+        UnsafeCheckpointError: the pickle asks for anything the weights-only unpickler does not build
+            (a global outside the allowed list, an unsupported opcode); nothing of it was executed.
         CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
     """
+    if Path(path).suffix == SAFETENSORS_SUFFIX:
+        return _read_safetensors(Path(path))
+    if not _looks_like_torch_file(path):
+        raise CorruptCheckpointError(
+            f"cannot read checkpoint {path}: it is not a torch checkpoint (neither a zip archive nor a pickle). "
+            "Re-download or re-install the weights."
+        )
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as error:
-        text = str(error)
-        if "Unsupported global" in text or "not an allowed global" in text or "Unsupported operand" in text:
-            detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-            raise UnsafeCheckpointError(
-                f"refused to load {path}: its pickle asks for something other than tensors ({detail}). "
-                "It could run code, so it was not executed. Use the official LarsNet checkpoints, or convert "
-                "your own with `torch.save({'model_state_dict': model.state_dict()}, path)`."
-            ) from error
-        raise CorruptCheckpointError(f"cannot read checkpoint {path}: {text.splitlines()[0]}. Re-download it.") from error
+        reason = _unpickler_reason(str(error))
+        if "truncated" in reason:
+            raise CorruptCheckpointError(f"cannot read checkpoint {path}: {reason}. Re-download it.") from error
+        raise UnsafeCheckpointError(
+            f"refused to load {path}: its pickle asks for something other than tensors ({reason}). "
+            "It could run code, so it was not executed. Use the official LarsNet checkpoints, or convert "
+            "your own with `torch.save({'model_state_dict': model.state_dict()}, path)`."
+        ) from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         raise CorruptCheckpointError(
             f"cannot read checkpoint {path} (truncated or not a torch checkpoint: {str(error).splitlines()[0]}). "
@@ -62,6 +92,42 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise CorruptCheckpointError(f"checkpoint {path} holds no model_state_dict of tensors")
     return state
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file, on the CPU; CorruptCheckpointError when it cannot be parsed."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CorruptCheckpointError(
+            f"cannot read converted weights {path} ({error}). Delete it to fall back to the .pth checkpoint, "
+            "or run `lars-service models convert` again."
+        ) from error
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """True for what torch.save writes: a zip archive, or (the legacy format) a pickle, which opens with PROTO."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(4)
+    except OSError:
+        return True  # let torch.load report the OS error
+    return start.startswith((b"PK\x03\x04", b"\x80"))
+
+
+#: Lines of torch's weights-only error text that are advice, not the reason.
+_UNPICKLER_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
+def _unpickler_reason(text: str) -> str:
+    """The line of torch's weights-only unpickler error that says what was refused, e.g.
+    "Trying to load unsupported GLOBAL posix.system whose module posix is blocked."."""
+    lines = [line.replace("WeightsUnpickler error:", "").strip() for line in text.splitlines()]
+    reasons = [line for line in lines if line and not line.startswith(_UNPICKLER_BOILERPLATE)]
+    return reasons[-1].rstrip(".") if reasons else text.strip()
 
 
 def check_state_dict(state: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], path: Path) -> None:
@@ -88,17 +154,18 @@ def check_state_dict(state: dict[str, torch.Tensor], reference: dict[str, torch.
 
 
 def load_unet(path: Path, bins: int = 2048) -> UNet:
-    """Build a U-Net in eval mode from one checkpoint file (weights on the CPU, float32)."""
+    """Build a U-Net in eval mode from one weights file, `.pth` or `.safetensors` (weights on the CPU, float32)."""
     state = read_state_dict(path)
-    unet = UNet(bins=bins)
+    with torch.device("meta"):  # no random initialisation of weights that are replaced at once
+        unet = UNet(bins=bins)
     check_state_dict(state, unet.state_dict(), path)
-    unet.load_state_dict(state)
+    unet.load_state_dict(state, assign=True)
     return unet.eval()
 
 
 def load_unets(models_dir: Path, stems: tuple[str, ...] | list[str], config: LarsNetConfig) -> dict[str, UNet]:
-    """Load the U-Nets of `stems`; every absent file is named in one WeightsMissingError."""
+    """Load the U-Nets of `stems` (each from `weights_file`); every absent file is named in one WeightsMissingError."""
     missing = missing_checkpoints(models_dir, stems, config)
     if missing:
         raise WeightsMissingError(str(models_dir), [str(path) for path in missing])
-    return {stem: load_unet(config.checkpoint_path(models_dir, stem), config.bins[stem]) for stem in stems}
+    return {stem: load_unet(weights_file(models_dir, stem, config), config.bins[stem]) for stem in stems}

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .audio import StemWriter, decode_input, output_path, prepare_output_dir, probe
-from .devices import resolve_device
-from .processors import load_processor
-from .processors.base import ProgressCallback
 from .request import SeparationRequest
+
+if TYPE_CHECKING:
+    from .processors.base import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
     Returns:
         The success document: version, model, backend, processor, stems {stem: absolute path},
         wiener_filter, wiener_exponent, output_format, bit_depth, sample_rate, processing_time,
-        input {path, sample_rate, channels, duration}, warnings.
+        timings {imports, load, compute} in seconds (torch and processor code and device probing;
+        processor and weights loading; decoding, separating and writing), input {path, sample_rate, channels, duration}, warnings.
 
     Raises:
         ServiceError subclasses; outputs are only in place when this returns.
@@ -33,8 +34,15 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
     started = time.perf_counter()
     info = probe(request.input_path)
     output_dir = prepare_output_dir(request.output_dir)
+    # torch is imported only now, so that a bad input or output path is reported at once
+    importing = time.perf_counter()
+    from .devices import resolve_device
+    from .processors import load_processor
+
     device, warnings = resolve_device(request.device)
+    loading = time.perf_counter()
     processor, passed_over = load_processor(request, device)
+    loaded = time.perf_counter()
     warnings += passed_over + processor.notes
     log.info("processor %s on %s, input %s (%d Hz, %d ch, %.2f s)", processor.name, device, info.path,
              info.sample_rate, info.channels, info.duration)
@@ -64,6 +72,11 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
         "bit_depth": request.bit_depth,
         "sample_rate": request.sample_rate,
         "processing_time": round(time.perf_counter() - started, 3),
+        "timings": {
+            "imports": round(loading - importing, 3),
+            "load": round(loaded - loading, 3),
+            "compute": round(time.perf_counter() - loaded, 3),
+        },
         "input": {
             "path": str(info.path),
             "sample_rate": info.sample_rate,

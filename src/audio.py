@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,23 @@ import numpy as np
 import soundfile
 import soxr
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, ProcessingError
 from .formats import FORMATS, SUBTYPES
 
 READ_BLOCK_FRAMES = 1 << 18
+#: Hz. Outside this a header is broken or hostile: 1 Hz would turn each input frame into 44100 samples.
+MIN_INPUT_SAMPLE_RATE = 1000
+MAX_INPUT_SAMPLE_RATE = 768000
+
+
+def _new_file_mode() -> int:
+    """0o666 less the process umask: the mode open() gives a new file."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+NEW_FILE_MODE = _new_file_mode()
 
 
 @dataclass(frozen=True)
@@ -47,26 +61,60 @@ def probe(path: Path) -> InputInfo:
     """Open `path` with libsndfile and read its header.
 
     Raises:
-        InputError: missing, a directory, unreadable, not audio, or without audio frames.
+        InputError: missing, not a regular file, unreadable, not audio, truncated, or without audio frames.
     """
     if not path.exists():
         raise InputError(f"input file not found: {path}. Check the path.", path=str(path))
     if path.is_dir():
-        raise InputError(f"input is a directory, not an audio file: {path}", path=str(path))
+        raise InputError(f"input is a directory, not an audio file: {path}. Give the path of an audio file inside it.", path=str(path))
+    if not path.is_file():
+        raise InputError(
+            f"input is not a regular file (a pipe, socket or device): {path}. Save the audio to a file first and give its path.",
+            path=str(path),
+        )
     if not os.access(path, os.R_OK):
         raise InputError(f"input file is not readable (permission denied): {path}. Fix its permissions.", path=str(path))
     if path.stat().st_size == 0:
-        raise InputError(f"input file is empty (0 bytes): {path}", path=str(path))
+        raise InputError(f"input file is empty (0 bytes): {path}. Re-export or re-copy the recording.", path=str(path))
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise InputError(
-            f"cannot decode {path} as audio ({error}). Supported: WAV, FLAC, OGG, MP3, AIFF and other formats libsndfile reads.",
+            f"cannot decode {path} as audio ({error}). Convert it to WAV or FLAC; libsndfile also reads OGG, MP3, AIFF and more.",
             path=str(path),
         ) from error
     if info.frames <= 0 or info.channels <= 0 or info.samplerate <= 0:
-        raise InputError(f"input holds no audio frames: {path}", path=str(path), frames=int(info.frames))
+        raise InputError(f"input holds no audio frames: {path}. Re-export the recording.", path=str(path), frames=int(info.frames))
+    if not MIN_INPUT_SAMPLE_RATE <= info.samplerate <= MAX_INPUT_SAMPLE_RATE:
+        raise InputError(
+            f"input sample rate {info.samplerate} Hz is outside the {MIN_INPUT_SAMPLE_RATE}-{MAX_INPUT_SAMPLE_RATE} Hz "
+            f"this service reads: {path}. Resample it (to 44100 Hz, say) or fix its header.",
+            path=str(path), sample_rate=int(info.samplerate),
+        )
+    shortfall = _truncated_chunk(info.extra_info)
+    if shortfall:
+        declared, present = shortfall
+        raise InputError(
+            f"input is truncated: its header promises {declared} bytes of audio but the file holds {present}: {path}. "
+            "Re-export or re-copy the recording (an interrupted copy or recording leaves such files).",
+            path=str(path), declared_bytes=declared, present_bytes=present,
+        )
     return InputInfo(path, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+#: libsndfile's log line for a WAV `data` or AIFF `SSND` chunk whose stated size exceeds the file.
+_CHUNK_SIZE_MISMATCH = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+#: sizes that streaming writers put in the header when they cannot know the length; not a truncation.
+_UNKNOWN_LENGTH_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
+
+
+def _truncated_chunk(header_log: str) -> tuple[int, int] | None:
+    """(declared, present) bytes of an audio chunk cut short, from libsndfile's header log; None if whole."""
+    for declared_text, present_text in _CHUNK_SIZE_MISMATCH.findall(header_log):
+        declared, present = int(declared_text), int(present_text)
+        if declared not in _UNKNOWN_LENGTH_SIZES and present < declared:
+            return declared, present
+    return None
 
 
 def to_stereo(block: np.ndarray) -> np.ndarray:
@@ -118,6 +166,7 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
 
     Raises:
         InputError: the file cannot be decoded past its header, or decodes to no frames.
+        ProcessingError: the temporary file cannot be written (the temporary directory is full).
     """
     channels = min(info.channels, 2)
     warnings = []
@@ -126,8 +175,11 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
     resampler = None
     if info.sample_rate != sample_rate:
         resampler = soxr.ResampleStream(info.sample_rate, sample_rate, channels, dtype="float32", quality="HQ")
-    raw_file = tempfile.TemporaryFile(prefix="lars-input-")
     written = non_finite = decoded = 0
+    try:
+        raw_file = tempfile.TemporaryFile(prefix="lars-input-")
+    except OSError as error:
+        raise _temporary_file_error(error) from error
     try:
         with soundfile.SoundFile(str(info.path)) as source:
             while True:
@@ -150,13 +202,40 @@ def decode_input(info: InputInfo, sample_rate: int, progress=None) -> ModelInput
                     break
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raw_file.close()
-        raise InputError(f"cannot decode {info.path}: {error}. The file may be truncated or corrupt.", path=str(info.path)) from error
-    if decoded == 0 or written == 0:
+        raise InputError(
+            f"cannot decode {info.path}: {error}. The file is truncated or corrupt; re-export or re-copy the recording.",
+            path=str(info.path),
+        ) from error
+    except OSError as error:
         raw_file.close()
-        raise InputError(f"input holds no audio frames: {info.path}", path=str(info.path))
+        raise _temporary_file_error(error) from error
+    if decoded == 0:
+        raw_file.close()
+        raise InputError(f"input holds no audio frames: {info.path}. Re-export the recording.", path=str(info.path))
+    if written == 0:  # a few frames at a high rate resample to less than one sample
+        raw_file.write(np.zeros(channels, dtype=np.float32).tobytes())
+        written = 1
+        warnings.append(f"input is shorter than one sample at {sample_rate} Hz ({decoded} frames at {info.sample_rate} Hz); "
+                        "the stems are one sample of silence")
     if non_finite:
         warnings.append(f"input held {non_finite} NaN or infinite samples; they were replaced by silence")
     return ModelInput(raw_file, written, channels, sample_rate, warnings)
+
+
+def _temporary_file_error(error: OSError) -> ProcessingError:
+    directory = tempfile.gettempdir()
+    return ProcessingError(
+        f"cannot write the decoded input to a temporary file in {directory}: {error.strerror}. "
+        "Free space there, or point TMPDIR at a disk with room.", temporary_directory=directory,
+    )
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name, in bytes, that `directory`'s file system takes (255 where it cannot be asked)."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf on Windows
+        return 255
 
 
 def output_path(output_dir: Path, input_path: Path, stem: str, output_format: str) -> Path:
@@ -176,7 +255,10 @@ def prepare_output_dir(output_dir: Path) -> Path:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"cannot create output directory {output_dir}: {error.strerror}", path=str(output_dir)) from error
+        raise OutputError(
+            f"cannot create output directory {output_dir}: {error.strerror}. Choose another --output-dir or fix the permissions of its parent.",
+            path=str(output_dir),
+        ) from error
     if not os.access(output_dir, os.W_OK | os.X_OK):
         raise OutputError(f"output directory is not writable: {output_dir}. Fix its permissions or choose another.", path=str(output_dir))
     return output_dir
@@ -206,9 +288,23 @@ class StemWriter:
         self._clipped = dict.fromkeys(paths, 0)
         self._temporary: dict[str, Path] = {}
         self._files: dict[str, soundfile.SoundFile] = {}
+        longest = max(paths.values(), key=lambda path: len(os.fsencode(path.name)))
+        if len(os.fsencode(longest.name)) > _name_max(longest.parent):
+            raise OutputError(
+                f"output file name too long for the file system: {longest.name}. Rename the input to a shorter name.",
+                path=str(longest),
+            )
+        in_the_way = [str(path) for path in paths.values() if path.is_dir()]
+        if in_the_way:
+            raise OutputError(
+                f"a directory has the name of an output file: {', '.join(in_the_way)}. Move it away or choose another --output-dir.",
+                paths=in_the_way,
+            )
         try:
             for stem, path in paths.items():
-                handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+                # a bounded prefix: the temporary name must fit wherever the final name fits
+                handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".partial")
+                os.fchmod(handle, NEW_FILE_MODE)  # mkstemp makes 0600; the stem gets what a plain write would give
                 os.close(handle)
                 self._temporary[stem] = Path(name)
                 self._files[stem] = soundfile.SoundFile(
@@ -217,7 +313,11 @@ class StemWriter:
                 )
         except (OSError, soundfile.LibsndfileError, RuntimeError) as error:
             self.abort()
-            raise OutputError(f"cannot write to {next(iter(paths.values())).parent}: {error}") from error
+            directory = next(iter(paths.values())).parent
+            raise OutputError(
+                f"cannot write to {directory}: {error}. Check its permissions and free space, or choose another --output-dir.",
+                path=str(directory),
+            ) from error
 
     def write(self, stem: str, chunk: np.ndarray, last: bool = False) -> None:
         """Append (channels, n) float32 samples of `stem`."""
@@ -228,14 +328,24 @@ class StemWriter:
             self._peaks[stem] = max(self._peaks[stem], float(np.abs(frames).max()))
             if self.clips_at_unity:
                 self._clipped[stem] += int(np.count_nonzero(np.abs(frames) > 1.0))
-            self._files[stem].write(frames)
+            try:
+                self._files[stem].write(frames)
+            except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+                raise self._write_error(stem, error) from error
 
     def commit(self) -> dict[str, Path]:
-        """Flush, close and rename every file into place; returns {stem: final path}."""
+        """Flush and close every file, then rename them all into place; returns {stem: final path}.
+
+        A failure while flushing raises OutputError before any final name has changed.
+        """
         for stem in self._resamplers:
             self.write(stem, np.zeros((self._files[stem].channels, 0), dtype=np.float32), last=True)
         for stem, handle in self._files.items():
-            handle.close()
+            try:
+                handle.close()
+            except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+                raise self._write_error(stem, error) from error
+        for stem in self._files:
             os.replace(self._temporary[stem], self.paths[stem])
         self._files.clear()
         self._temporary.clear()
@@ -252,6 +362,12 @@ class StemWriter:
             name.unlink(missing_ok=True)
         self._files.clear()
         self._temporary.clear()
+
+    def _write_error(self, stem: str, error: Exception) -> OutputError:
+        return OutputError(
+            f"cannot write the {stem} stem in {self.paths[stem].parent}: {error}. The disk may be full or a file size "
+            "limit reached: free space, or choose another --output-dir.", path=str(self.paths[stem]),
+        )
 
     def clipping_warnings(self) -> list[str]:
         """One warning per stem whose samples exceeded full scale in a format that clips them."""

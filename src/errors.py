@@ -77,3 +77,28 @@ class CancelledError(ServiceError):
     def __init__(self, signal_name: str, exit_code: int) -> None:
         super().__init__(f"cancelled by {signal_name}; partial outputs were removed", signal=signal_name)
         self.exit_code = exit_code
+
+
+class InstallSourceError(ServiceError):
+    """`models install` cannot use its SOURCE: absent, not a zip or folder, unsafe, or without the weights tree."""
+
+    error = "InvalidSource"
+    exit_code = EXIT_USAGE
+
+
+class DownloadError(ServiceError):
+    """The weights could not be downloaded (HTTP error, or the connection failed after every retry)."""
+
+    error = "DownloadFailed"
+
+
+class VerificationError(ServiceError):
+    """Weights whose sha256 is not the official one were refused (or a converted file does not match its source)."""
+
+    error = "VerificationFailed"
+
+
+class ModelsDirError(ServiceError):
+    """The models directory cannot be written, or holds files that are not LarsNet weights."""
+
+    error = "ModelsDirError"

@@ -13,6 +13,7 @@ def service_info(models_dir: str | None = None) -> dict[str, Any]:
     """Version, each processor and whether it is usable (with the reason), devices, models directory, weights found."""
     import larsnet
     from larsnet.config import load_config
+    from larsnet.weights import weights_file
 
     from .processors import CHAIN
     from .request import SeparationRequest
@@ -34,7 +35,7 @@ def service_info(models_dir: str | None = None) -> dict[str, Any]:
         "devices": available_devices(),
         "models_dir": {"path": str(directory), "source": source},
         "weights": {
-            stem: {"path": str(config.checkpoint_path(directory, stem)), "found": config.checkpoint_path(directory, stem).is_file()}
+            stem: {"path": str(weights_file(directory, stem, config)), "found": weights_file(directory, stem, config).is_file()}
             for stem in larsnet.STEMS
         },
     }

@@ -2,6 +2,10 @@
 
 Order: `--models-dir`, then the `LARS_MODELS_DIR` environment variable, then the user's data directory
 (if it exists), then `larsnet/pretrained_larsnet_models` beside the code (or inside the frozen bundle).
+
+`models install` writes to `--models-dir`, else `LARS_MODELS_DIR`, else the user's data directory (created),
+never to the bundled folder: that one may be read-only or inside an app that an update replaces. Once installed
+there, the user's data directory exists and is what the resolution order picks.
 """
 from __future__ import annotations
 
@@ -35,17 +39,40 @@ def user_models_dir() -> Path:
     return base / APP_NAME / MODELS_DIR_NAME
 
 
+def resolution_order(cli_value: str | None = None) -> list[tuple[str, Path | None, bool]]:
+    """Every place the weights are looked for, in order, as (source, directory or None when not given, applies).
+
+    `--models-dir` and `LARS_MODELS_DIR` apply when given, the user data directory when it exists, the
+    bundled folder always.
+    """
+    env_value = os.environ.get(ENV_MODELS_DIR)
+    user_dir = user_models_dir()
+    return [
+        ("--models-dir", Path(cli_value).expanduser().resolve() if cli_value else None, bool(cli_value)),
+        (ENV_MODELS_DIR, Path(env_value).expanduser().resolve() if env_value else None, bool(env_value)),
+        ("user data directory", user_dir, user_dir.is_dir()),
+        ("bundled", bundled_models_dir(), True),
+    ]
+
+
 def resolve_models_dir(cli_value: str | None = None) -> tuple[Path, str]:
-    """The models directory in use and how it was chosen.
+    """The models directory in use and how it was chosen: the first of `resolution_order` that applies.
 
     Returns:
         (directory, source): source is "--models-dir", "LARS_MODELS_DIR", "user data directory" or "bundled".
     """
-    if cli_value:
-        return Path(cli_value).expanduser().resolve(), "--models-dir"
-    if os.environ.get(ENV_MODELS_DIR):
-        return Path(os.environ[ENV_MODELS_DIR]).expanduser().resolve(), ENV_MODELS_DIR
-    user_dir = user_models_dir()
-    if user_dir.is_dir():
-        return user_dir, "user data directory"
-    return bundled_models_dir(), "bundled"
+    source, directory, _ = next(place for place in resolution_order(cli_value) if place[2])
+    return directory, source
+
+
+def install_models_dir(cli_value: str | None = None) -> tuple[Path, str]:
+    """Where `models install` puts the weights, and why: as `resolve_models_dir`, but the user data directory
+    instead of the bundled folder.
+
+    Returns:
+        (directory, source): source is "--models-dir", "LARS_MODELS_DIR" or "user data directory".
+    """
+    directory, source = resolve_models_dir(cli_value)
+    if source == "bundled":
+        return user_models_dir(), "user data directory"
+    return directory, source

@@ -37,6 +37,7 @@ class SeparationRequest:
     models_dir: Path
     models_dir_source: str
     processor: str
+    precision: str = "fp32"
 
 
 def parse_stems(text: str) -> tuple[str, ...]:
@@ -87,4 +88,5 @@ def build_request(args: argparse.Namespace) -> SeparationRequest:
         models_dir=models_dir,
         models_dir_source=models_dir_source,
         processor=args.processor,
+        precision=args.precision,
     )

@@ -23,6 +23,13 @@ def data_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def in_process_env(monkeypatch: pytest.MonkeyPatch, data_home: Path) -> None:
+    """For `main()` run in this process: no inherited models directory, a private user data dir."""
+    monkeypatch.delenv("LARS_MODELS_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+
+
+@pytest.fixture
 def clean_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Nothing to find: no LARS_SERVICE_BIN, an empty PATH, a host that is not frozen, a scratch repository root."""
     monkeypatch.delenv(client.ENV_BINARY, raising=False)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,11 +37,15 @@ def service_env(data_home: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, data_home: Path, timeout: float = 600, **env_overrides: str) -> CliResult:
-    """Run `python -m src ARGS` from the repository and check that stdout is exactly one JSON document."""
+def run_cli(*args: str, data_home: Path, timeout: float = 600, preexec_fn: Callable[[], None] | None = None,
+            **env_overrides: str) -> CliResult:
+    """Run `python -m src ARGS` from the repository and check that stdout is exactly one JSON document.
+
+    `preexec_fn` runs in the child before the service starts (e.g. to drop privileges).
+    """
     completed = subprocess.run(
         [sys.executable, "-m", "src", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        env=service_env(data_home, **env_overrides), stdin=subprocess.DEVNULL,
+        env=service_env(data_home, **env_overrides), stdin=subprocess.DEVNULL, preexec_fn=preexec_fn,
     )
     try:
         document = json.loads(completed.stdout)

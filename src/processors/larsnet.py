@@ -4,10 +4,11 @@ from __future__ import annotations
 import torch
 
 import larsnet
-from larsnet.weights import missing_checkpoints
+from larsnet.weights import missing_checkpoints, weights_file
 
 from ..audio import ModelInput
-from ..errors import ProcessorUnavailableError
+from ..errors import InvalidOptionError, ProcessorUnavailableError
+from ..models.manifest import unverified_files
 from ..request import SeparationRequest
 from .base import ProgressCallback, Processor, StemChunks
 
@@ -24,21 +25,36 @@ class LarsNetProcessor(Processor):
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
         super().__init__(request, device)
+        if request.precision == "fp16" and device != "cuda":
+            raise InvalidOptionError(f"--precision fp16 runs on CUDA only and this run uses {device}; use --precision fp32")
         try:
             self.separator = larsnet.Separator(
-                request.models_dir, request.stems, wiener_exponent=request.wiener_exponent, device=device
+                request.models_dir, request.stems, wiener_exponent=request.wiener_exponent, device=device,
+                precision=request.precision,
             )
         except larsnet.LarsNetError as error:
             raise ProcessorUnavailableError(str(error), models_dir=str(request.models_dir)) from error
         self.sample_rate = self.separator.sample_rate
         self.wiener_applied = request.wiener_exponent is not None
+        self.notes += self.unverified_notes(request)
+
+    @staticmethod
+    def unverified_notes(request: SeparationRequest) -> list[str]:
+        """A warning naming the weights that `models install --allow-unverified` recorded as not official."""
+        config = larsnet.load_config()
+        files = [weights_file(request.models_dir, stem, config) for stem in stems_to_run(request)]
+        unverified = unverified_files(request.models_dir, files)
+        if not unverified:
+            return []
+        return [f"unverified weights: {', '.join(str(path) for path in unverified)} are not the official LarsNet files "
+                "(installed with --allow-unverified); results differ from LarsNet's"]
 
     @classmethod
     def unavailable_reason(cls, request: SeparationRequest) -> str | None:
         config = larsnet.load_config()
         missing = missing_checkpoints(request.models_dir, stems_to_run(request), config)
         if missing:
-            return f"LarsNet weights missing: {', '.join(str(path) for path in missing)}"
+            return str(larsnet.WeightsMissingError(str(request.models_dir), [str(path) for path in missing]))
         return None
 
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:

@@ -1,0 +1,258 @@
+"""LarsNet inference benchmark: exactness, speed against the published method, precision, memory, startup.
+
+Prints tables; run from the repository root:
+
+    .venv/bin/python benchmarks/bench_inference.py                      # all sections but the 60-minute run
+    .venv/bin/python benchmarks/bench_inference.py --sections memory --long
+
+The golden fixture checkpoints stand in for the official weights: same architecture and cost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from larsnet import STEMS, Separator  # noqa: E402
+from larsnet.config import load_config  # noqa: E402
+from larsnet.inference import InferenceUNet  # noqa: E402
+from larsnet.transforms import fold, hann_window, istft, pad_length, stft, unfold  # noqa: E402
+from larsnet.weights import load_unets  # noqa: E402
+
+GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
+LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
+PUBLISHED_SECONDS_60S = 10.5  # LARSNET_SPEC.md: the published implementation, five U-Nets, 60 s, this machine type
+
+
+def table(title: str, header: list[str], rows: list[list[object]]) -> None:
+    cells = [header] + [[f"{cell:.3g}" if isinstance(cell, float) else str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[index]) for row in cells) for index in range(len(header))]
+    print(f"\n## {title}\n")
+    for number, row in enumerate(cells):
+        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |")
+        if number == 0:
+            print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    sys.stdout.flush()
+
+
+def drum_audio(seconds: float) -> np.ndarray:
+    """(2, samples) float32: the amen loop tiled to `seconds`, each repeat at a different gain."""
+    loop, _ = soundfile.read(LOOP, dtype="float32", always_2d=True)
+    repeats = int(np.ceil(seconds * 44100 / len(loop)))
+    gains = np.random.default_rng(0).uniform(0.5, 1.0, repeats)
+    return np.concatenate([loop * gain for gain in gains])[: int(seconds * 44100)].T.copy()
+
+
+def published_separate(unets: dict, audio: np.ndarray) -> dict[str, np.ndarray]:
+    """The published method: one STFT, every segment of the file folded into one batch, plain masks."""
+    waveform = torch.from_numpy(audio)
+    samples = waveform.shape[-1]
+    window = hann_window()
+    spectrum = stft(torch.nn.functional.pad(waveform, (0, pad_length(samples))), window)
+    magnitude, frames = spectrum.abs(), spectrum.shape[-1]
+    segments = fold(magnitude)
+    with torch.inference_mode():
+        return {stem: istft(spectrum * unfold(unet(segments), frames), window, samples).numpy() for stem, unet in unets.items()}
+
+
+def unet_flops(bins: int = 2048, frames: int = 512) -> float:
+    """Floating-point operations (2 per multiply-add) of one U-Net on one segment."""
+    channels = (2, 16, 32, 64, 128, 256, 512)
+    flops, height, width = 0.0, bins, frames
+    for index in range(6):  # encoder: output is half the size
+        height, width = height // 2, width // 2
+        flops += 2 * channels[index] * channels[index + 1] * 25 * height * width
+    for index in range(6):  # decoder: input (height, width) -> twice the size
+        in_channels = channels[6 - index] * (1 if index == 0 else 2)
+        flops += 2 * in_channels * channels[5 - index] * 25 * height * width
+        height, width = height * 2, width * 2
+    return flops + 2 * 2 * 2 * 16 * height * width
+
+
+def conv_throughput(device: str) -> float:
+    """GFLOP/s of this machine's best convolution: a channels-last 3x3 convolution, 128 -> 128 channels."""
+    layer = torch.nn.Conv2d(128, 128, 3, padding=1).to(device).to(memory_format=torch.channels_last).eval()
+    features = torch.randn(1, 128, 256, 128, device=device).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 128 * 128 * 9 * 256 * 128
+    return flops / best_time(lambda: layer(features), device) / 1e9
+
+
+def best_time(function, device: str = "cpu", repeats: int = 3) -> float:
+    with torch.inference_mode():
+        function()
+        times = []
+        for _ in range(repeats):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            function()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(reference**2) / max(np.sum((reference - estimate) ** 2), 1e-30)))
+
+
+def section_exactness(models: Path) -> None:
+    with np.load(GOLDEN / "expected.npz") as archive:
+        expected = {key: archive[key] for key in archive.files}
+    rows = []
+    for mode, alpha in (("plain", None), ("wiener1", 1.0), ("wiener2", 2.0)):
+        separator = Separator(models, STEMS, wiener_exponent=alpha)
+        worst = 0.0
+        for case in ("stereo_2s", "short_0s5"):
+            audio = soundfile.read(GOLDEN / f"{case}.wav", dtype="float32", always_2d=True)[0].T
+            for stem, output in separator.separate(audio).items():
+                reference = expected[f"{case}/{mode}/{stem}"]
+                worst = max(worst, float(np.abs(output - reference).max()) / max(1.0, float(np.abs(reference).max())))
+        rows.append([mode, f"{worst:.2e}", "1e-4", "yes" if worst <= 1e-4 else "NO"])
+    table("Exactness: default path (fp32) against the published outputs", ["mode", "max error / max(1,|ref|)", "tolerance", "within"], rows)
+
+
+def section_speed(models: Path, device: str) -> None:
+    audio = drum_audio(60.0)
+    config = load_config()
+    frames = (audio.shape[1] + pad_length(audio.shape[1])) // 1024 + 1
+    segments = -(-frames // 512)
+    flops = unet_flops() * 5 * segments
+    peak = conv_throughput(device)
+    rows = []
+
+    def row(name: str, seconds: float) -> None:
+        rows.append([name, f"{seconds:.2f}", f"{60 / seconds:.1f}x", f"{PUBLISHED_SECONDS_60S / seconds:.1f}x",
+                     f"{flops / seconds / 1e9:.0f}", f"{100 * flops / seconds / 1e9 / peak:.0f}%"])
+
+    if device == "cpu":
+        reference_unets = load_unets(models, STEMS, config)
+        row("published method, measured here (whole-file batch, reference U-Net)", best_time(lambda: published_separate(reference_unets, audio), repeats=1))
+        del reference_unets
+    separator = Separator(models, STEMS, device=device)
+    row("ours fp32: streamed, inference U-Net, channels-last (default)", best_time(lambda: separator.separate(audio), device))
+    if device == "cpu":
+        fast_unets = separator.unets
+        separator.unets = {stem: InferenceUNet(unet, channels_last=False).eval() for stem, unet in load_unets(models, STEMS, config).items()}
+        row("  lever off: NCHW instead of channels-last", best_time(lambda: separator.separate(audio), device))
+        separator.unets = load_unets(models, STEMS, config)
+        row("  lever off: reference U-Net module (no folded norms, NCHW)", best_time(lambda: separator.separate(audio), device))
+        separator.unets = fast_unets
+        for segments_per_block in (2, 6):
+            separator.block_frames = 512 * segments_per_block
+            row(f"  {segments_per_block} segments per block instead of 1", best_time(lambda: separator.separate(audio), device))
+        separator.block_frames = 512
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        row("  1 thread instead of 2", best_time(lambda: separator.separate(audio), device, repeats=1))
+        torch.set_num_threads(threads)
+    else:
+        for precision in ("fp16", "bf16"):
+            fast = Separator(models, STEMS, device=device, precision=precision, segments_per_block=8)
+            row(f"ours {precision} on {device}", best_time(lambda: fast.separate(audio), device))
+    table(
+        f"Speed: five U-Nets over 60 s of stereo audio on {device} ({segments} segments, {flops / 1e9:.0f} GFLOP; "
+        f"best convolution here {peak:.0f} GFLOP/s, so the compute floor is {flops / 1e9 / peak:.2f} s)",
+        ["variant", "seconds", "real time", "vs published 10.5 s", "GFLOP/s", "of conv peak"], rows,
+    )
+
+
+def section_precision(models: Path, device: str) -> None:
+    rows = []
+    for alpha in (None, 1.0):
+        exact = Separator(models, STEMS, wiener_exponent=alpha, device=device)
+        reduced = {precision: Separator(models, STEMS, wiener_exponent=alpha, device=device, precision=precision) for precision in ("bf16", "fp16")}
+        for case in ("stereo_2s", "short_0s5"):
+            audio = soundfile.read(GOLDEN / f"{case}.wav", dtype="float32", always_2d=True)[0].T
+            reference = exact.separate(audio)
+            for precision, separator in reduced.items():
+                outputs = separator.separate(audio)
+                worst = min(sdr(reference[stem], outputs[stem]) for stem in STEMS)
+                rows.append([precision, case, "plain" if alpha is None else "wiener1", f"{worst:.1f}", "kept" if worst > 40 else "below 40 dB"])
+    table(f"Precision on {device}: worst-stem SDR (dB) of reduced precision against fp32 on the fixtures", ["precision", "case", "mode", "SDR dB", "verdict"], rows)
+
+
+def run_cli_measured(arguments: list[str]) -> tuple[dict, float, float]:
+    """(JSON document, wall seconds, peak RSS in MB) of one `python -m src` run in a fresh process."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-c", "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)",
+         sys.executable, "-m", "src", *arguments],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    wall = time.perf_counter() - started
+    document = json.loads(completed.stdout)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{arguments}: {document}")
+    peak_kb = int(completed.stderr.strip().splitlines()[-1])
+    return document, wall, peak_kb / 1024
+
+
+def section_memory(models: Path, long_run: bool) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for minutes in (1, 10) + ((60,) if long_run else ()):
+            path = Path(scratch) / f"drums_{minutes}min.wav"
+            with soundfile.SoundFile(path, "w", 44100, 2, subtype="PCM_16") as output:
+                for _ in range(minutes):
+                    output.write(drum_audio(60.0).T)
+            document, wall, peak = run_cli_measured(
+                ["separate", "-i", str(path), "-o", str(Path(scratch) / "out"), "--processor", "larsnet", "--models-dir", str(models)]
+            )
+            rows.append([f"{minutes} min", "5 stems, plain", f"{peak:.0f}", f"{wall:.0f}", f"{minutes * 60 / document['timings']['compute']:.1f}x"])
+    table("Memory: peak resident set of the whole `separate` process (fp32, CPU)", ["input", "work", "peak RSS MB", "wall s", "real time"], rows)
+
+
+def section_startup(models: Path) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        clip = Path(scratch) / "clip_5s.wav"
+        soundfile.write(clip, drum_audio(5.0).T, 44100)
+        for stems in ("kick", ",".join(STEMS)):
+            document, wall, _ = run_cli_measured(
+                ["separate", "-i", str(clip), "-o", str(Path(scratch) / "out"), "--processor", "larsnet", "--models-dir", str(models), "--stems", stems]
+            )
+            timings = document["timings"]
+            interpreter = wall - timings["imports"] - timings["load"] - timings["compute"]
+            rows.append([stems, f"{wall:.2f}", f"{interpreter:.2f}", f"{timings['imports']:.2f}", f"{timings['load']:.2f}", f"{timings['compute']:.2f}"])
+    table("Startup: process start to JSON for a 5 s clip (CPU)", ["stems", "total s", "interpreter + CLI s", "imports s", "weights s", "compute s"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", type=Path, default=GOLDEN / "pretrained_larsnet_models")
+    parser.add_argument("--sections", default="exactness,speed,precision,memory,startup")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--long", action="store_true", help="also run a 60-minute input in the memory section")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    sections = args.sections.split(",")
+    if "exactness" in sections:
+        section_exactness(args.models_dir)
+    if "speed" in sections:
+        section_speed(args.models_dir, args.device)
+    if "precision" in sections:
+        section_precision(args.models_dir, args.device)
+    if "memory" in sections:
+        section_memory(args.models_dir, args.long)
+    if "startup" in sections:
+        section_startup(args.models_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The U-Net and transforms on tiny configurations: shapes, names, serialize-and-reload."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from larsnet.filtering import alpha_wiener_gains
+from larsnet.transforms import HOP, N_FFT, fold, hann_window, istft, pad_length, stft, unfold
+from larsnet.unet import UNet
+
+
+def random_unet(bins: int, seed: int = 0) -> UNet:
+    torch.manual_seed(seed)
+    unet = UNet(bins=bins)
+    with torch.no_grad():
+        for name, buffer in unet.named_buffers():
+            if name.endswith("running_var"):
+                buffer.uniform_(0.5, 2.0)
+            elif name.endswith("running_mean"):
+                buffer.normal_(0, 0.1)
+    return unet.eval()
+
+
+def test_state_dict_has_the_official_names_and_parameter_count() -> None:
+    unet = UNet(bins=2048)
+    state = unet.state_dict()
+    assert len(state) == 91
+    assert {"input_norm.running_var", "enc6.bn.num_batches_tracked", "dec1.conv_trans.weight", "mask_layer.0.bias"} <= set(state)
+    assert tuple(state["enc1.conv.weight"].shape) == (16, 2, 5, 5)
+    assert tuple(state["dec1.conv_trans.weight"].shape) == (512, 256, 5, 5)
+    assert tuple(state["mask_layer.0.weight"].shape) == (2, 2, 4, 4)
+    assert sum(parameter.numel() for parameter in unet.parameters()) == 9_828_680
+
+
+@pytest.mark.parametrize("bins", [64, 128])
+def test_mask_shape_range_and_zero_above_f(bins: int) -> None:
+    unet = random_unet(bins)
+    magnitude = torch.rand(3, 2, bins + 1, 64)
+    with torch.inference_mode():
+        mask = unet(magnitude)
+    assert mask.shape == magnitude.shape
+    assert float(mask.min()) >= 0 and float(mask.max()) <= 1
+    assert torch.all(mask[:, :, bins:, :] == 0)
+    assert float(mask[:, :, :bins].std()) > 0
+
+
+def test_serialize_and_reload_gives_identical_masks() -> None:
+    unet = random_unet(64, seed=3)
+    buffer = io.BytesIO()
+    torch.save({"model_state_dict": unet.state_dict()}, buffer)
+    buffer.seek(0)
+    reloaded = UNet(bins=64)
+    reloaded.load_state_dict(torch.load(buffer, weights_only=True)["model_state_dict"])
+    reloaded.eval()
+    magnitude = torch.rand(2, 2, 65, 64)
+    with torch.inference_mode():
+        assert torch.equal(unet(magnitude), reloaded(magnitude))
+
+
+def test_segments_are_independent() -> None:
+    unet = random_unet(64, seed=1)
+    segments = torch.rand(4, 2, 65, 64)
+    with torch.inference_mode():
+        batched = unet(segments)
+        single = torch.cat([unet(segments[index : index + 1]) for index in range(4)])
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("samples, padding", [(4096, 0), (4097, 1023), (5120, 0), (1, 1023), (44100, 956)])
+def test_pad_length_follows_larsnet(samples: int, padding: int) -> None:
+    assert pad_length(samples) == padding
+    assert (samples + padding) % HOP == 0 or samples + padding < N_FFT
+
+
+def test_fold_unfold_round_trip_pads_with_zeros() -> None:
+    magnitude = torch.rand(2, 9, 1100)
+    segments = fold(magnitude, 512)
+    assert segments.shape == (3, 2, 9, 512)
+    assert torch.equal(segments[1], magnitude[:, :, 512:1024])
+    assert torch.all(segments[2, :, :, 1100 - 1024 :] == 0)
+    assert torch.equal(unfold(segments, 1100), magnitude)
+    assert fold(torch.rand(2, 9, 7), 512).shape == (1, 2, 9, 512)
+
+
+def test_stft_istft_round_trip() -> None:
+    waveform = torch.randn(2, 3 * 4096)
+    window = hann_window()
+    spectrum = stft(waveform, window)
+    assert spectrum.shape == (2, 2049, 3 * 4096 // HOP + 1)
+    torch.testing.assert_close(istft(spectrum, window, waveform.shape[-1]), waveform, rtol=1e-4, atol=1e-5)
+
+
+def test_alpha_wiener_gains_share_the_mixture() -> None:
+    estimates = torch.rand(5, 2, 7, 11) + 0.01
+    for alpha in (0.5, 1.0, 2.0):
+        gains = alpha_wiener_gains(estimates, alpha)
+        torch.testing.assert_close(gains.sum(dim=0), torch.ones(2, 7, 11), rtol=1e-5, atol=1e-5)
+    sharper = alpha_wiener_gains(estimates, 4.0)
+    assert float(sharper.max()) > float(alpha_wiener_gains(estimates, 1.0).max())
+    with pytest.raises(ValueError):
+        alpha_wiener_gains(estimates, 0.0)
