@@ -7,7 +7,7 @@
 #
 # Uses the .venv made by scripts/setup.sh (or the Python in $PYTHON) and installs requirements-build.txt into
 # it when PyInstaller is missing. Weights in larsnet/pretrained_larsnet_models/<stem>/ are bundled when present.
-# The smoke run checks `info` and a demucs-filter separation of a generated clip; it also runs LarsNet with
+# The smoke run checks `info`, `models status` and a demucs-filter separation of a generated clip; it also runs LarsNet with
 # the Wiener filter when weights are bundled or $LARS_SMOKE_MODELS_DIR names a models directory.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -52,6 +52,7 @@ clip = 0.5 * np.sin(2 * np.pi * 60 * time) * np.exp(-8 * time) + 0.05 * np.rando
 soundfile.write(sys.argv[1], np.stack([clip, clip], axis=1).astype(np.float32), rate)
 PY
 "$binary" info > "$smoke/info.json"
+"$binary" models status > "$smoke/models-status.json"
 "$binary" separate --input "$smoke/clip.wav" --output-dir "$smoke/demucs-filter" --processor demucs-filter > "$smoke/demucs-filter.json"
 larsnet_usable=$("$PYTHON" -c "import json,sys; d=json.load(open(sys.argv[1])); print(int(any(p['name']=='larsnet' and p['usable'] for p in d['processors'])))" "$smoke/info.json")
 checks=("$smoke/demucs-filter.json")
@@ -60,14 +61,16 @@ if [ "$larsnet_usable" = 1 ] || [ -n "${LARS_SMOKE_MODELS_DIR:-}" ]; then
     ${LARS_SMOKE_MODELS_DIR:+--models-dir "$LARS_SMOKE_MODELS_DIR"} > "$smoke/larsnet.json"
   checks+=("$smoke/larsnet.json")
 fi
-"$PYTHON" - "$smoke/info.json" "${checks[@]}" <<'PY'
+"$PYTHON" - "$smoke/info.json" "$smoke/models-status.json" "${checks[@]}" <<'PY'
 import json
 import sys
 from pathlib import Path
 info = json.loads(Path(sys.argv[1]).read_text())
+status = json.loads(Path(sys.argv[2]).read_text())
+assert "error" not in status and status["models_dir"]["path"] == info["models_dir"]["path"], status
 assert info["version"] and {p["name"] for p in info["processors"]} == {"larsnet", "demucs-filter", "placeholder"}, info
 assert "cpu" in info["devices"], info
-for name in sys.argv[2:]:
+for name in sys.argv[3:]:
     result = json.loads(Path(name).read_text())
     assert "error" not in result, result
     stems = result["stems"]

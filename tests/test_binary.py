@@ -5,6 +5,7 @@ with the golden (random-weight, official-format) checkpoints, so only a few U-Ne
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,9 +79,15 @@ def test_all_stems_larsnet_with_wiener_filter_wav(binary: Path, clip: Path, tmp_
     assert {event["stage"] for event in events} == {"decode", "separate"}
 
 
-def test_subset_larsnet_without_wiener_filter_flac(binary: Path, clip: Path, tmp_path: Path) -> None:
-    result = client.separate_drum_stems(clip, tmp_path / "out", stems=["snare", "hihat"], output_format="flac",
-                                        models_dir=GOLDEN_MODELS, binary=binary)
+def test_weights_installed_by_the_binary_then_a_subset_without_wiener_filter_flac(
+    binary: Path, clip: Path, tmp_path: Path, data_home: Path,
+) -> None:
+    """A host app's first run: `models install` into the user data directory, then separate without models_dir."""
+    installed = subprocess.run([str(binary), "models", "install", str(GOLDEN_MODELS.parent), "--allow-unverified",
+                                "--progress", "none"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert installed.returncode == 0, installed.stdout + installed.stderr[-3000:]
+    assert Path(json.loads(installed.stdout)["models_dir"]).is_relative_to(data_home)
+    result = client.separate_drum_stems(clip, tmp_path / "out", stems=["snare", "hihat"], output_format="flac", binary=binary)
     assert (result.processor, result.wiener_filter) == ("larsnet", False)
     assert_stem_files(result, ("snare", "hihat"), "flac", 44100)
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["amen_hihat.flac", "amen_snare.flac"]
@@ -88,7 +95,7 @@ def test_subset_larsnet_without_wiener_filter_flac(binary: Path, clip: Path, tmp
 
 def test_all_stems_without_weights_fall_back_flac_48k(binary: Path, clip: Path, tmp_path: Path) -> None:
     result = client.separate_drum_stems(clip, tmp_path / "out", output_format="flac", sample_rate=48000,
-                                        wiener_filter=True, binary=binary)
+                                        wiener_filter=True, models_dir=tmp_path / "no-weights", binary=binary)
     assert (result.processor, result.wiener_filter) == ("demucs-filter", False)
     assert any(warning.startswith("larsnet passed over") for warning in result.warnings)
     assert_stem_files(result, STEMS, "flac", 48000)
