@@ -66,14 +66,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """
     if Path(path).suffix == SAFETENSORS_SUFFIX:
         return _read_safetensors(Path(path))
-    if not _looks_like_torch_file(path):
+    file_format = _torch_file_format(path)
+    if file_format is None:
         raise CorruptCheckpointError(
             f"cannot read checkpoint {path}: it is not a torch checkpoint (neither a zip archive nor a pickle). "
             "Re-download or re-install the weights."
         )
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=file_format == "zip")
     except pickle.UnpicklingError as error:
         reason = _unpickler_reason(str(error))
         if "truncated" in reason:
@@ -108,14 +109,17 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         ) from error
 
 
-def _looks_like_torch_file(path: Path) -> bool:
-    """True for what torch.save writes: a zip archive, or (the legacy format) a pickle, which opens with PROTO."""
+def _torch_file_format(path: Path) -> str | None:
+    """What torch.save writes: "zip" (the default, which can be memory-mapped) or "pickle" (the legacy
+    format, which opens with the PROTO opcode); None for anything else."""
     try:
         with path.open("rb") as file:
             start = file.read(4)
     except OSError:
-        return True  # let torch.load report the OS error
-    return start.startswith((b"PK\x03\x04", b"\x80"))
+        return "zip"  # let torch.load report the OS error
+    if start.startswith(b"PK\x03\x04"):
+        return "zip"
+    return "pickle" if start.startswith(b"\x80") else None
 
 
 #: Lines of torch's weights-only error text that are advice, not the reason.
