@@ -36,7 +36,8 @@ def build(variant: str, scratch: Path) -> tuple[Path, float, int]:
                     "--workpath", str(work), str(REPO / "lars-service.spec"), *VARIANTS[variant]], cwd=REPO, check=True)
     seconds = time.perf_counter() - started
     output = dist / "lars-service"
-    size = sum(path.stat().st_size for path in output.rglob("*") if path.is_file()) if output.is_dir() else output.stat().st_size
+    files = [path for path in output.rglob("*") if path.is_file() and not path.is_symlink()] if output.is_dir() else [output]
+    size = sum(path.stat().st_size for path in files)
     binary = output / "lars-service" if output.is_dir() else output
     return binary, seconds, size
 
