@@ -64,6 +64,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             (a global outside the allowed list, an unsupported opcode); nothing of it was executed.
         CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
     """
+    path = Path(path)
     if Path(path).suffix == SAFETENSORS_SUFFIX:
         return _read_safetensors(Path(path))
     file_format = _torch_file_format(path)

@@ -1,0 +1,93 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from src.baselines import bandpass_split, fifth_of_mixture
+from src.benchset import build_benchmark_set
+from src.evaluation import evaluate
+from src.nmfd import NmfdSettings, band_of_bin, separate_drums
+from src.stems import STEMS
+
+KITS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "kits"
+SAMPLE_RATE = 44100
+
+
+def _assert_valid_stems(stems: dict[str, np.ndarray], mixture: np.ndarray) -> None:
+    assert list(stems) == list(STEMS)
+    for audio in stems.values():
+        assert audio.shape == mixture.shape and audio.dtype == np.float32
+        assert np.all(np.isfinite(audio))
+    total = np.sum([stems[stem] for stem in STEMS], axis=0, dtype=np.float64)
+    scale = max(float(np.abs(mixture).max(initial=0.0)), 1e-12)
+    assert np.abs(total - mixture).max(initial=0.0) <= 1e-5 * scale
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_stems_sum_to_noise_burst_mixture(channels):
+    rng = np.random.default_rng(channels)
+    mixture = (rng.standard_normal((channels, 3 * SAMPLE_RATE)) * np.exp(-np.arange(3 * SAMPLE_RATE) % 11025 / 2000.0))
+    mixture = mixture.astype(np.float32)
+    _assert_valid_stems(separate_drums(mixture, SAMPLE_RATE), mixture)
+
+
+@pytest.mark.parametrize("samples", [0, 1, 100])
+def test_very_short_input(samples):
+    mixture = np.random.default_rng(samples).uniform(-0.5, 0.5, (2, samples)).astype(np.float32)
+    _assert_valid_stems(separate_drums(mixture, SAMPLE_RATE), mixture)
+
+
+def test_silence_gives_silent_stems():
+    mixture = np.zeros((2, SAMPLE_RATE), dtype=np.float32)
+    stems = separate_drums(mixture, SAMPLE_RATE)
+    _assert_valid_stems(stems, mixture)
+    assert all(not np.any(audio) for audio in stems.values())
+
+
+def test_quiet_input_is_separated_like_loud_input():
+    mixture = np.random.default_rng(5).standard_normal((1, SAMPLE_RATE)).astype(np.float32)
+    loud = separate_drums(mixture, SAMPLE_RATE)
+    quiet = separate_drums(mixture * 1e-6, SAMPLE_RATE)
+    for stem in STEMS:
+        np.testing.assert_allclose(quiet[stem] * 1e6, loud[stem], atol=1e-3 * np.abs(loud[stem]).max())
+
+
+@pytest.mark.parametrize("overlap_seconds", [0.0, 0.5])
+def test_blocks_cross_fade_into_stems_that_sum_and_report_progress(overlap_seconds):
+    mixture = np.random.default_rng(9).standard_normal((2, 5 * 16000)).astype(np.float32)
+    calls = []
+    settings = NmfdSettings(block_seconds=2.0, overlap_seconds=overlap_seconds, iterations=5)
+    stems = separate_drums(mixture, 16000, settings=settings, progress=lambda *call: calls.append(call))
+    _assert_valid_stems(stems, mixture)
+    assert calls == [("separating", done, 3) for done in (1, 2, 3)]
+
+
+def test_bands_cover_every_bin_in_order():
+    bands = band_of_bin(4096, SAMPLE_RATE, 24)
+    assert bands.shape == (2049,) and int(bands[0]) == 0
+    steps = np.diff(bands.numpy())
+    assert set(steps.tolist()) <= {0, 1}
+    assert 150 < int(bands[-1]) + 1 < 250  # log pooling: far fewer bands than bins
+
+
+@pytest.mark.skipif(not (KITS_DIR / "dev").is_dir(), reason="shared drum kits not present")
+def test_separates_a_benchmark_groove_better_than_the_baselines():
+    clips = build_benchmark_set(KITS_DIR, n_clips=2, seconds=6.0, seed=3)
+    nmfd_mean, bandpass_mean, fifth_mean = [], [], []
+    for clip in clips:
+        stems = separate_drums(clip.mixture, clip.sample_rate)
+        _assert_valid_stems(stems, clip.mixture)
+        nmfd_mean.append(evaluate(clip.stems, stems)["mean"]["sdr"])
+        bandpass_mean.append(evaluate(clip.stems, bandpass_split(clip.mixture, clip.sample_rate))["mean"]["sdr"])
+        fifth_mean.append(evaluate(clip.stems, fifth_of_mixture(clip.mixture))["mean"]["sdr"])
+    assert np.mean(nmfd_mean) > np.mean(bandpass_mean) + 3.0
+    assert np.mean(nmfd_mean) > np.mean(fifth_mean) + 3.0
+    assert np.mean(nmfd_mean) > 3.0
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 22050, 48000, 96000])
+def test_other_sample_rates_give_a_real_split_not_the_uniform_fallback(sample_rate):
+    mixture = np.random.default_rng(sample_rate).standard_normal((2, 2 * sample_rate)).astype(np.float32) * 0.1
+    stems = separate_drums(mixture, sample_rate)
+    _assert_valid_stems(stems, mixture)
+    assert max(np.abs(stems[stem] - mixture / len(STEMS)).max() for stem in STEMS) > 0.01
