@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from support import SHARED
+from src import client
+from support import REPO, SHARED
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,3 +27,27 @@ def in_process_env(monkeypatch: pytest.MonkeyPatch, data_home: Path) -> None:
     """For `main()` run in this process: no inherited models directory, a private user data dir."""
     monkeypatch.delenv("LARS_MODELS_DIR", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+
+
+@pytest.fixture
+def clean_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Nothing to find: no LARS_SERVICE_BIN, an empty PATH, a host that is not frozen, a scratch repository root."""
+    monkeypatch.delenv(client.ENV_BINARY, raising=False)
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.setattr(client, "REPO_ROOT", repo)
+    return repo
+
+
+@pytest.fixture
+def scratch_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_search: Path, data_home: Path) -> Path:
+    """A repository without dist/ whose code is this one's: the client falls back to `python -m src` there."""
+    for package in ("src", "larsnet"):
+        (clean_search / package).symlink_to(REPO / package)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+    monkeypatch.delenv("LARS_MODELS_DIR", raising=False)
+    return clean_search

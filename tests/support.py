@@ -54,3 +54,33 @@ def run_cli(*args: str, data_home: Path, timeout: float = 600, preexec_fn: Calla
     assert isinstance(document, dict), completed.stdout
     assert "Traceback" not in completed.stdout
     return CliResult(completed.returncode, document, completed.stdout, completed.stderr)
+
+
+def live_processes(*, session: int | None = None, argument: str | None = None) -> list[int]:
+    """Pids of processes that are still running (zombies excluded) in `session` or with `argument` in their argv."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # it ended while we looked
+            continue
+        state, _parent, _group, session_id = stat.rsplit(")", 1)[1].split()[:4]
+        if state == "Z":
+            continue
+        if (session is not None and int(session_id) == session) or (argument is not None and argument.encode() in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def drum_clip(path: Path, seconds: float) -> Path:
+    """Write `seconds` of a real recorded drum loop (../shared/kits/loops, repeated as needed) to `path`."""
+    import numpy as np
+    import soundfile
+
+    loop, rate = soundfile.read(str(KITS / "loops" / "loop_amen.flac"), dtype="float32", always_2d=True)
+    frames = round(seconds * rate)
+    soundfile.write(str(path), np.tile(loop, (frames // len(loop) + 1, 1))[:frames], rate)
+    return path
