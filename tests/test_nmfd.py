@@ -59,7 +59,7 @@ def test_blocks_cross_fade_into_stems_that_sum_and_report_progress(overlap_secon
     settings = NmfdSettings(block_seconds=2.0, overlap_seconds=overlap_seconds, iterations=5)
     stems = separate_drums(mixture, 16000, settings=settings, progress=lambda *call: calls.append(call))
     _assert_valid_stems(stems, mixture)
-    assert calls == [("separating", done, 3) for done in (1, 2, 3)]
+    assert calls == [("separate", done, 3) for done in (1, 2, 3)]
 
 
 def test_bands_cover_every_bin_in_order():

@@ -34,7 +34,7 @@ mean 1, so this bounds the update ratios where no prior explains the input (e.g.
 give 0/0 in the next round)."""
 
 ProgressCallback = Callable[[str, int, int], None]
-"""progress(stage, done, total), e.g. ("separating", 3, 20) after the third of twenty blocks."""
+"""progress(stage, done, total), e.g. ("separate", 3, 20) after the third of twenty blocks."""
 
 
 @dataclass(frozen=True)
@@ -324,7 +324,7 @@ def separate_drums(
     Args:
         mixture: float32, shape (channels, samples); any number of channels and samples.
         sample_rate: in Hz.
-        progress: called as progress("separating", blocks_done, blocks_total) after each block.
+        progress: called as progress("separate", blocks_done, blocks_total) after each block.
         settings: algorithm parameters.
 
     Returns:
@@ -346,5 +346,5 @@ def separate_drums(
             weight[-overlap:] = 1.0 - fade_in
         stems[:, :, start:end] += weight * _separate_block(mixture[:, start:end], sample_rate, settings)
         if progress is not None:
-            progress("separating", index + 1, len(starts))
+            progress("separate", index + 1, len(starts))
     return {stem: stems[index] for index, stem in enumerate(STEMS)}
