@@ -53,7 +53,7 @@ def drum_audio(seconds: float) -> np.ndarray:
     loop, _ = soundfile.read(LOOP, dtype="float32", always_2d=True)
     repeats = int(np.ceil(seconds * 44100 / len(loop)))
     gains = np.random.default_rng(0).uniform(0.5, 1.0, repeats)
-    return np.concatenate([loop * gain for gain in gains])[: int(seconds * 44100)].T.copy()
+    return np.concatenate([loop * gain for gain in gains])[: int(seconds * 44100)].T.astype(np.float32)
 
 
 def published_separate(unets: dict, audio: np.ndarray) -> dict[str, np.ndarray]:

@@ -5,6 +5,9 @@ What changes, and why it is exact:
   (`y = x * scale + shift`) and applied in place; dropout is the identity and disappears.
 - Tensors are channels-last (NHWC), the layout in which oneDNN runs these convolutions fastest on
   CPUs and cuDNN uses tensor cores on GPUs; activations run in place to save memory traffic.
+- The last transposed convolution (32 -> 2 channels at full resolution, where oneDNN's transposed
+  kernel is slow) runs as its sub-pixel equivalent: one 3x3 convolution producing the four output
+  phases, then a pixel shuffle. Same products, summed in another order.
 - Optionally the weights and activations are cast to bfloat16 or float16 (`precision`), which is
   not exact: its error against float32 is measured by benchmarks/bench_inference.py. On the golden
   fixtures fp16 stays above 40 dB SDR against fp32 and bf16 does not (27-35 dB), so the service
@@ -19,6 +22,29 @@ from torch import nn
 from .unet import UNet
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+#: Kernel tap of a 5x5, stride-2, padding-2 transposed convolution that output phase `a` (0 or 1) takes
+#: from the input at offset `d` (-1, 0 or +1) along one axis; phase 1 never uses offset -1.
+SUBPIXEL_TAPS = {(0, 1): 0, (0, 0): 2, (0, -1): 4, (1, 1): 1, (1, 0): 3}
+
+
+def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
+    """Rewrite a ConvTranspose2d(5, stride 2, padding 2, output padding 1) weight as a 3x3 convolution.
+
+    Args:
+        weight: (C_in, C_out, 5, 5) transposed-convolution weight.
+
+    Returns:
+        (4 * C_out, C_in, 3, 3): output channel 4c + 2a_h + a_w computes phase (a_h, a_w) of channel c,
+        the layout `pixel_shuffle(…, 2)` interleaves into (C_out, 2H, 2W).
+    """
+    in_channels, out_channels = weight.shape[:2]
+    phases = weight.new_zeros(out_channels, 2, 2, in_channels, 3, 3)
+    for (phase_h, offset_h), tap_h in SUBPIXEL_TAPS.items():
+        for (phase_w, offset_w), tap_w in SUBPIXEL_TAPS.items():
+            phases[:, phase_h, phase_w, :, offset_h + 1, offset_w + 1] = weight[:, :, tap_h, tap_w].T
+    return phases.reshape(4 * out_channels, in_channels, 3, 3)
 
 
 def batch_norm_affine(norm: nn.BatchNorm2d, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,7 +74,10 @@ class InferenceUNet(nn.Module):
         for index in range(1, 7):
             encoder, decoder = getattr(unet, f"enc{index}"), getattr(unet, f"dec{index}")
             self._register_layer(f"enc{index}", encoder.conv.weight, encoder.conv.bias, encoder.bn)
-            self._register_layer(f"dec{index}", decoder.conv_trans.weight, decoder.conv_trans.bias, decoder.bn)
+            if index < 6:
+                self._register_layer(f"dec{index}", decoder.conv_trans.weight, decoder.conv_trans.bias, decoder.bn)
+        last = unet.dec6
+        self._register_layer("dec6", subpixel_weight(last.conv_trans.weight), last.conv_trans.bias.repeat_interleave(4), last.bn)
         self.register_buffer("mask_weight", unet.mask_layer[0].weight.detach().clone())
         self.register_buffer("mask_bias", unet.mask_layer[0].bias.detach().clone())
         self.to(memory_format=self.memory_format)
@@ -88,7 +117,10 @@ class InferenceUNet(nn.Module):
             weight, bias, scale, shift = self._layer(f"dec{index}")
             if index > 1:
                 upsampled = torch.cat([skips[6 - index], upsampled], dim=1)
-            upsampled = functional.conv_transpose2d(upsampled, weight, bias, stride=2, padding=2, output_padding=1)
+            if index < 6:
+                upsampled = functional.conv_transpose2d(upsampled, weight, bias, stride=2, padding=2, output_padding=1)
+            else:
+                upsampled = functional.pixel_shuffle(functional.conv2d(upsampled, weight, bias, padding=1), 2)
             upsampled = upsampled.relu_().mul_(scale).add_(shift)
         mask = torch.sigmoid(functional.conv2d(upsampled, self.mask_weight, self.mask_bias, padding=3, dilation=2))
         return functional.pad(mask.float(), (0, 0, 0, total_bins - self.bins)).contiguous()

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as functional
 
 from .config import STEMS, LarsNetConfig, load_config
 from .filtering import alpha_wiener_gains
 from .inference import PRECISIONS, InferenceUNet
-from .transforms import HOP, N_FFT, fold, hann_window, pad_length, stft, unfold
+from .transforms import HOP, N_FFT, fold, hann_window, overlap_add, pad_length, stft, unfold
 from .weights import load_unets
 
 #: read(start, stop) -> (channels, stop - start) float32 samples of the input, 0 <= start < stop <= length.
@@ -207,21 +206,12 @@ class Separator:
         Returns:
             summed: (stems, 2, (frames - 1) * HOP + N_FFT).
         """
-        stems, channels, _, frames = stem_spectra.shape
-        frame_signals = torch.fft.irfft(stem_spectra, n=N_FFT, dim=2) * self.window[:, None]
-        summed = functional.fold(
-            frame_signals.reshape(stems * channels, N_FFT, frames),
-            output_size=(1, (frames - 1) * HOP + N_FFT), kernel_size=(1, N_FFT), stride=(1, HOP),
-        )
-        return summed.reshape(stems, channels, -1)
+        return overlap_add(torch.fft.irfft(stem_spectra.transpose(-1, -2), n=N_FFT, dim=-1), self.window)
 
     def _envelope(self, start: int, stop: int, frames: int) -> torch.Tensor:
         """(stop - start,) sum of squared windows of all `frames` frames over padded positions [start, stop)."""
         first = max(0, (start - N_FFT) // HOP + 1)
         last = min(frames, (stop - 1) // HOP + 1)
-        squared = (self.window**2)[None, :, None].expand(1, N_FFT, last - first)
-        envelope = functional.fold(
-            squared, output_size=(1, (last - first - 1) * HOP + N_FFT), kernel_size=(1, N_FFT), stride=(1, HOP)
-        ).reshape(-1)
+        envelope = overlap_add(self.window.expand(last - first, N_FFT), self.window)
         offset = start - first * HOP
         return envelope[offset : offset + stop - start]

@@ -56,6 +56,28 @@ def istft(spectrum: torch.Tensor, window: torch.Tensor, length: int) -> torch.Te
     return torch.istft(spectrum, n_fft=N_FFT, hop_length=HOP, window=window, center=True, length=length)
 
 
+def overlap_add(frame_signals: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Window frames and sum them HOP samples apart (the synthesis step of an inverse STFT).
+
+    With N_FFT = 4 * HOP every output block of HOP samples is the sum of four windowed frame quarters,
+    so this is four strided multiply-adds instead of a windowing pass and a general col2im.
+
+    Args:
+        frame_signals: (..., frames, N_FFT) time-domain frames.
+        window: (N_FFT,) synthesis window.
+
+    Returns:
+        summed: (..., (frames - 1) * HOP + N_FFT).
+    """
+    *leading, frames, _ = frame_signals.shape
+    quarters = frame_signals.reshape(*leading, frames, N_FFT // HOP, HOP)
+    window_quarters = window.reshape(N_FFT // HOP, HOP)
+    summed = frame_signals.new_zeros(*leading, frames + N_FFT // HOP - 1, HOP)
+    for offset in range(N_FFT // HOP):
+        summed[..., offset : offset + frames, :].addcmul_(quarters[..., offset, :], window_quarters[offset])
+    return summed.reshape(*leading, -1)
+
+
 def fold(magnitude: torch.Tensor, segment_frames: int = SEGMENT_FRAMES) -> torch.Tensor:
     """Cut the frame axis into non-overlapping segments stacked along the batch axis.
 

@@ -101,3 +101,38 @@ def test_alpha_wiener_gains_share_the_mixture() -> None:
     assert float(sharper.max()) > float(alpha_wiener_gains(estimates, 1.0).max())
     with pytest.raises(ValueError):
         alpha_wiener_gains(estimates, 0.0)
+
+
+def test_subpixel_form_equals_the_transposed_convolution() -> None:
+    from larsnet.inference import subpixel_weight
+
+    torch.manual_seed(5)
+    weight, bias = torch.randn(6, 3, 5, 5), torch.randn(3)
+    features = torch.randn(2, 6, 9, 7)
+    transposed = torch.nn.functional.conv_transpose2d(features, weight, bias, stride=2, padding=2, output_padding=1)
+    subpixel = torch.nn.functional.pixel_shuffle(
+        torch.nn.functional.conv2d(features, subpixel_weight(weight), bias.repeat_interleave(4), padding=1), 2
+    )
+    torch.testing.assert_close(subpixel, transposed, rtol=1e-5, atol=1e-5)
+
+
+def test_inference_unet_computes_the_reference_function() -> None:
+    from larsnet.inference import InferenceUNet
+
+    unet = random_unet(64, seed=2)
+    magnitude = torch.rand(3, 2, 65, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(InferenceUNet(unet)(magnitude), unet(magnitude), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(InferenceUNet(unet, channels_last=False)(magnitude), unet(magnitude), rtol=1e-4, atol=1e-5)
+
+
+def test_overlap_add_is_the_synthesis_step_of_torch_istft() -> None:
+    from larsnet.transforms import overlap_add
+
+    window = hann_window()
+    spectrum = stft(torch.randn(2, 6 * HOP), window)
+    frames = torch.fft.irfft(spectrum.transpose(-1, -2), n=N_FFT, dim=-1)
+    summed = overlap_add(frames, window)
+    envelope = overlap_add(window.expand(spectrum.shape[-1], N_FFT), window)
+    trimmed = (summed / envelope)[..., N_FFT // 2 : N_FFT // 2 + 6 * HOP]
+    torch.testing.assert_close(trimmed, istft(spectrum, window, 6 * HOP), rtol=1e-4, atol=1e-5)
