@@ -67,9 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
                           help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "
                           "an explicit choice never falls back (default: auto)")
-    separate.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
-                          help="U-Net arithmetic: fp32 is exact; fp16 (CUDA only) is faster, > 40 dB SDR against fp32 "
-                          "(bf16 is not offered: it measured below 40 dB)")
     separate.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
                           help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "
                           "package and its cached htdemucs weights are present (never downloads); off skips it")
@@ -160,7 +157,7 @@ def _run_evaluate(args: argparse.Namespace, progress: Callable[[str, int, int], 
         separation = argparse.Namespace(
             input=args.mixture, output_dir=".", stems=None, device=args.device, wiener_filter=args.wiener_filter,
             wiener_exponent=args.wiener_exponent, format="wav", bit_depth=32, sample_rate=args.sample_rate,
-            models_dir=args.models_dir, processor=args.processor, precision="fp32", drum_isolation="auto",
+            models_dir=args.models_dir, processor=args.processor, drum_isolation="auto",
         )
         document = evaluate_mixture(Path(args.references), Path(args.mixture), build_request(separation))
     sys.stderr.write(document["table"] + "\n")

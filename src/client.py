@@ -366,7 +366,6 @@ def separate_drum_stems(
     bit_depth: Optional[int] = None,
     models_dir: Optional[PathLike] = None,
     processor: Optional[str] = None,
-    precision: Optional[str] = None,
     binary: Optional[PathLike] = None,
     progress_callback: Optional[ProgressCallback] = None,
     cancel: Optional[threading.Event] = None,
@@ -386,7 +385,6 @@ def separate_drum_stems(
         bit_depth: 16, 24 or 32 (float, wav only); default 24.
         models_dir: directory of the LarsNet weights (default: the service's own search, see the guide).
         processor: auto, larsnet, demucs-filter or placeholder (default auto).
-        precision: fp32 (default, exact) or fp16 (CUDA only).
         binary: the service executable; overrides the search of `find_service`.
         progress_callback: called on the calling thread with each progress event,
             {"event": "progress", "stage": "decode"|"separate", "done": int, "total": int, "seconds": float}.
@@ -409,8 +407,6 @@ def separate_drum_stems(
         arguments += ["--models-dir", str(Path(models_dir))]
     if processor is not None:
         arguments += ["--processor", processor]
-    if precision is not None:
-        arguments += ["--precision", precision]
     document = _run_service(arguments, binary=binary, timeout_seconds=timeout_seconds,
                             progress_callback=progress_callback, cancel=cancel)
     return _result(document)

@@ -37,7 +37,6 @@ class SeparationRequest:
     models_dir: Path
     models_dir_source: str
     processor: str
-    precision: str = "fp32"
     drum_isolation: str = "auto"
 
 
@@ -89,6 +88,5 @@ def build_request(args: argparse.Namespace) -> SeparationRequest:
         models_dir=models_dir,
         models_dir_source=models_dir_source,
         processor=args.processor,
-        precision=args.precision,
         drum_isolation=args.drum_isolation,
     )

@@ -121,14 +121,13 @@ def test_arguments_reach_the_service(tmp_path: Path) -> None:
     result = client.separate_drum_stems(
         tmp_path / "in.wav", tmp_path / "out", stems=["kick", "hihat"], wiener_filter=True, wiener_exponent=2.0,
         output_format="flac", sample_rate=48000, bit_depth=16, models_dir=tmp_path / "models", processor="larsnet",
-        precision="fp16", device="cpu", binary=service,
+        device="cpu", binary=service,
     )
     assert result.processor == "fake"
     assert result.document["args"].split() == [
         "separate", "--input", str(tmp_path / "in.wav"), "--output-dir", str(tmp_path / "out"), "--progress", "json",
         "--device", "cpu", "--format", "flac", "--sample-rate", "48000", "--stems", "kick,hihat", "--wiener-filter",
         "--wiener-exponent", "2.0", "--bit-depth", "16", "--models-dir", str(tmp_path / "models"), "--processor", "larsnet",
-        "--precision", "fp16",
     ]
 
 

@@ -7,7 +7,7 @@ import larsnet
 from larsnet.weights import missing_checkpoints, weights_file
 
 from ..audio import ModelInput
-from ..errors import InvalidOptionError, ProcessorUnavailableError
+from ..errors import ProcessorUnavailableError
 from ..models.manifest import unverified_files
 from ..request import SeparationRequest
 from .base import ProgressCallback, Processor, StemChunks
@@ -25,12 +25,9 @@ class LarsNetProcessor(Processor):
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
         super().__init__(request, device)
-        if request.precision == "fp16" and device != "cuda":
-            raise InvalidOptionError(f"--precision fp16 runs on CUDA only and this run uses {device}; use --precision fp32")
         try:
             self.separator = larsnet.Separator(
                 request.models_dir, request.stems, wiener_exponent=request.wiener_exponent, device=device,
-                precision=request.precision,
             )
         except larsnet.LarsNetError as error:
             raise ProcessorUnavailableError(str(error), models_dir=str(request.models_dir)) from error
