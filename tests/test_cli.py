@@ -157,6 +157,6 @@ def test_info_reports_processors_devices_and_weights(data_home: Path) -> None:
     assert [processor["name"] for processor in document["processors"]] == ["larsnet", "demucs-filter", "placeholder"]
     assert all(processor["usable"] for processor in document["processors"])
     assert "cpu" in document["devices"]
-    assert document["models_dir"] == {"path": str(GOLDEN_MODELS), "source": "--models-dir"}
+    assert document["models_dir"] == {"path": str(GOLDEN_MODELS.resolve()), "source": "--models-dir"}
     assert all(document["weights"][stem]["found"] for stem in STEMS)
     json.dumps(document)
