@@ -6,10 +6,10 @@ import pytest
 from src.evaluation.baselines import bandpass_split, fifth_of_mixture
 from src.evaluation.benchset import build_benchmark_set
 from src.evaluation.metrics import evaluate
-from src.fallback.nmfd import NmfdSettings, band_of_bin, separate_drums
+from src.fallback.nmfd import NmfdSettings, band_of_bin, separate_drums, stream_drums
 from larsnet import STEMS
 
-KITS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "kits"
+from support import KITS as KITS_DIR
 SAMPLE_RATE = 44100
 
 
@@ -91,3 +91,26 @@ def test_other_sample_rates_give_a_real_split_not_the_uniform_fallback(sample_ra
     stems = separate_drums(mixture, sample_rate)
     _assert_valid_stems(stems, mixture)
     assert max(np.abs(stems[stem] - mixture / len(STEMS)).max() for stem in STEMS) > 0.01
+
+
+def test_stream_reads_one_block_at_a_time_and_yields_consecutive_chunks():
+    settings = NmfdSettings(block_seconds=2.0, overlap_seconds=0.5)
+    rng = np.random.default_rng(11)
+    mixture = (rng.standard_normal((2, 7 * 16000)) * 0.1).astype(np.float32)
+    reads = []
+
+    def read(start, stop):
+        reads.append((start, stop))
+        return mixture[:, start:stop]
+
+    position, chunks = 0, []
+    for start, chunk in stream_drums(read, mixture.shape[1], 16000, settings=settings):
+        assert start == position and chunk.shape[:2] == (len(STEMS), 2)
+        position += chunk.shape[-1]
+        chunks.append(chunk)
+    assert position == mixture.shape[1]
+    assert max(stop - start for start, stop in reads) <= 2 * 16000
+    streamed = np.concatenate(chunks, axis=-1)
+    in_memory = separate_drums(mixture, 16000, settings=settings)
+    assert np.array_equal(streamed, np.stack([in_memory[stem] for stem in STEMS]))
+    np.testing.assert_allclose(streamed.sum(axis=0), mixture, atol=1e-5)

@@ -13,12 +13,12 @@ multiplicative updates that minimise the generalised Kullback-Leibler divergence
 The per-class models become soft masks that partition unity; every bin takes its band's mask and
 every channel's complex spectrogram is masked, so the five stems sum to the input.
 
-Long inputs are processed in overlapping blocks that are cross-faded, so memory beyond the input
-and output arrays is bounded by the block length.
+Long inputs are processed in overlapping blocks that are cross-faded and streamed (`stream_drums`),
+so memory is bounded by the block length.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -312,6 +312,53 @@ def _separate_block(block: np.ndarray, sample_rate: int, settings: NmfdSettings)
     return stems + (block - stems.sum(axis=0)) / len(STEMS)
 
 
+def stream_drums(
+    read: Callable[[int, int], np.ndarray],
+    samples: int,
+    sample_rate: int,
+    *,
+    progress: ProgressCallback | None = None,
+    settings: NmfdSettings = NmfdSettings(),
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Split a drum mixture block by block, reading it and yielding the stems as they are finished.
+
+    Blocks of `settings.block_seconds` overlap by `settings.overlap_seconds` and are cross-faded
+    linearly; only one block and the overlap it shares with the next are held at a time.
+
+    Args:
+        read: read(start, stop) -> float32 (channels, stop - start) samples of the mixture.
+        samples: the mixture's length.
+        sample_rate: in Hz.
+        progress: called as progress("separate", blocks_done, blocks_total) after each block.
+        settings: algorithm parameters.
+
+    Yields:
+        (start, stems): consecutive chunks covering [0, samples); stems is float32
+        (len(STEMS), channels, n) in STEMS order and sums to the mixture over its first axis.
+    """
+    block = max(1, round(settings.block_seconds * sample_rate))
+    overlap = min(round(settings.overlap_seconds * sample_rate), block // 2)
+    starts = list(range(0, max(samples - overlap, 1), block - overlap))
+    fade_in = np.linspace(0.0, 1.0, overlap + 2, dtype=np.float32)[1:-1]
+    pending = None  # the weighted overlap of the previous block: (stems, channels, overlap)
+    for index, start in enumerate(starts):
+        end = min(start + block, samples)
+        is_last = index == len(starts) - 1
+        weight = np.ones(end - start, dtype=np.float32)
+        if index > 0 and overlap > 0:
+            weight[:overlap] = fade_in
+        if not is_last and overlap > 0:
+            weight[-overlap:] = 1.0 - fade_in
+        separated = weight * _separate_block(np.asarray(read(start, end), dtype=np.float32), sample_rate, settings)
+        if pending is not None:
+            separated[:, :, : pending.shape[-1]] += pending
+        emit = end - start if is_last else starts[index + 1] - start
+        pending = separated[:, :, emit:]
+        yield start, separated[:, :, :emit]
+        if progress is not None:
+            progress("separate", index + 1, len(starts))
+
+
 def separate_drums(
     mixture: np.ndarray,
     sample_rate: int,
@@ -319,7 +366,7 @@ def separate_drums(
     progress: ProgressCallback | None = None,
     settings: NmfdSettings = NmfdSettings(),
 ) -> dict[str, np.ndarray]:
-    """Split a drum mixture into kick, snare, toms, hihat and cymbals.
+    """Split a drum mixture held in memory into kick, snare, toms, hihat and cymbals (see `stream_drums`).
 
     Args:
         mixture: float32, shape (channels, samples); any number of channels and samples.
@@ -332,19 +379,8 @@ def separate_drums(
     """
     mixture = np.asarray(mixture, dtype=np.float32)
     channels, samples = mixture.shape
-    block = max(1, round(settings.block_seconds * sample_rate))
-    overlap = min(round(settings.overlap_seconds * sample_rate), block // 2)
-    starts = list(range(0, max(samples - overlap, 1), block - overlap))
     stems = np.zeros((len(STEMS), channels, samples), dtype=np.float32)
-    fade_in = np.linspace(0.0, 1.0, overlap + 2, dtype=np.float32)[1:-1]
-    for index, start in enumerate(starts):
-        end = min(start + block, samples)
-        weight = np.ones(end - start, dtype=np.float32)
-        if index > 0 and overlap > 0:
-            weight[:overlap] = fade_in
-        if index < len(starts) - 1 and overlap > 0:
-            weight[-overlap:] = 1.0 - fade_in
-        stems[:, :, start:end] += weight * _separate_block(mixture[:, start:end], sample_rate, settings)
-        if progress is not None:
-            progress("separate", index + 1, len(starts))
+    chunks = stream_drums(lambda start, stop: mixture[:, start:stop], samples, sample_rate, progress=progress, settings=settings)
+    for start, chunk in chunks:
+        stems[:, :, start : start + chunk.shape[-1]] = chunk
     return {stem: stems[index] for index, stem in enumerate(STEMS)}

@@ -5,7 +5,9 @@ from typing import Any
 
 from ..audio import ModelInput
 from ..fallback.demucs_stage import cached_pretrained_model, isolate_drums
-from ..fallback.nmfd import separate_drums
+from larsnet import STEMS
+
+from ..fallback.nmfd import stream_drums
 from ..request import SeparationRequest
 from .base import ProgressCallback, Processor, StemChunks
 
@@ -38,9 +40,10 @@ class DemucsFilterProcessor(Processor):
         return None
 
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
-        mixture = source.read_all()
-        if self.demucs is not None:
-            mixture = isolate_drums(mixture, source.sample_rate, self.demucs)
+        read = source.read
+        if self.demucs is not None:  # Demucs needs the whole mix; NMFD then reads its drums block by block
+            drums = isolate_drums(source.read_all(), source.sample_rate, self.demucs)
             self.details["drum_isolation"]["ran"] = True
-        stems = separate_drums(mixture, source.sample_rate, progress=progress)
-        yield 0, {stem: stems[stem] for stem in self.request.stems}
+            read = lambda start, stop: drums[:, start:stop]  # noqa: E731
+        for start, stems in stream_drums(read, source.samples, source.sample_rate, progress=progress):
+            yield start, {stem: stems[STEMS.index(stem)] for stem in self.request.stems}
