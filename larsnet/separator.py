@@ -136,7 +136,9 @@ class Separator:
                 last_frame = min(first_frame + self.block_frames, frames)
                 audio = self._padded_slice(read, first_frame, last_frame, samples, padded_length, channels)
                 spectrum = stft(audio, self.window, center=False)
-                stem_spectra = spectrum.unsqueeze(0) * self._gains(spectrum.abs())
+                # real gains times the complex spectrum, without promoting the gains to complex first
+                gains = self._gains(spectrum.abs()).unsqueeze(-1)
+                stem_spectra = torch.view_as_complex(torch.view_as_real(spectrum).unsqueeze(0) * gains)
                 overlap_added = self._overlap_add(stem_spectra)
                 if pending is not None:
                     overlap_added[..., :OVERLAP] += pending
