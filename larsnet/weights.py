@@ -65,8 +65,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
     """
     path = Path(path)
-    if Path(path).suffix == SAFETENSORS_SUFFIX:
-        return _read_safetensors(Path(path))
+    if path.suffix == SAFETENSORS_SUFFIX:
+        return _read_safetensors(path)
     file_format = _torch_file_format(path)
     if file_format is None:
         raise CorruptCheckpointError(

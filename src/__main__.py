@@ -159,7 +159,7 @@ def _run_evaluate(args: argparse.Namespace, progress: Callable[[str, int, int], 
             wiener_exponent=args.wiener_exponent, format="wav", bit_depth=32, sample_rate=args.sample_rate,
             models_dir=args.models_dir, processor=args.processor, drum_isolation="auto",
         )
-        document = evaluate_mixture(Path(args.references), Path(args.mixture), build_request(separation))
+        document = evaluate_mixture(Path(args.references), build_request(separation))
     sys.stderr.write(document["table"] + "\n")
     return document
 

@@ -81,15 +81,15 @@ def evaluate_directories(references_dir: Path, estimates_dir: Path) -> dict[str,
     }
 
 
-def evaluate_mixture(references_dir: Path, mixture: Path, request: SeparationRequest) -> dict[str, Any]:
-    """Separate `mixture` with the request's processor into a temporary directory, then score it."""
+def evaluate_mixture(references_dir: Path, request: SeparationRequest) -> dict[str, Any]:
+    """Separate the request's input (the mixture) with its processor into a temporary directory, then score it."""
     from ..api import separate
 
     references = find_stem_files(references_dir)
     if request.sample_rate != read_stem(next(iter(references.values())))[1]:
         raise InvalidOptionError("--sample-rate must equal the references' sample rate")
     with tempfile.TemporaryDirectory(prefix="lars-evaluate-") as scratch:
-        result = separate(replace(request, input_path=mixture, output_dir=Path(scratch), stems=tuple(stem for stem in STEMS if stem in references),
+        result = separate(replace(request, output_dir=Path(scratch), stems=tuple(stem for stem in STEMS if stem in references),
                                   output_format="wav", bit_depth=32))
         scores = evaluate_directories(references_dir, Path(scratch))
     scores["estimates"] = {}

@@ -33,14 +33,13 @@ class LarsNetProcessor(Processor):
             raise ProcessorUnavailableError(str(error), models_dir=str(request.models_dir)) from error
         self.sample_rate = self.separator.sample_rate
         self.wiener_applied = request.wiener_exponent is not None
-        self.notes += self.unverified_notes(request)
+        self.notes += self._unverified_notes()
 
-    @staticmethod
-    def unverified_notes(request: SeparationRequest) -> list[str]:
-        """A warning naming the weights that `models install --allow-unverified` recorded as not official."""
-        config = larsnet.load_config()
-        files = [weights_file(request.models_dir, stem, config) for stem in stems_to_run(request)]
-        unverified = unverified_files(request.models_dir, files)
+    def _unverified_notes(self) -> list[str]:
+        """A warning naming the loaded weights that `models install --allow-unverified` recorded as not official."""
+        models_dir = self.request.models_dir
+        files = [weights_file(models_dir, stem, self.separator.config) for stem in self.separator.model_stems]
+        unverified = unverified_files(models_dir, files)
         if not unverified:
             return []
         return [f"unverified weights: {', '.join(str(path) for path in unverified)} are not the official LarsNet files "
