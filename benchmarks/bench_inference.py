@@ -31,6 +31,7 @@ from larsnet.config import load_config  # noqa: E402
 from larsnet.inference import InferenceUNet  # noqa: E402
 from larsnet.transforms import fold, hann_window, istft, pad_length, stft, unfold  # noqa: E402
 from larsnet.weights import load_unets  # noqa: E402
+from src.allocator import keep_freed_memory  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
@@ -82,12 +83,45 @@ def unet_flops(bins: int = 2048, frames: int = 512) -> float:
     return flops + 2 * 2 * 2 * 16 * height * width
 
 
-def conv_throughput(device: str) -> float:
+def conv_throughput(device: str, dtype: torch.dtype = torch.float32) -> float:
     """GFLOP/s of this machine's best convolution: a channels-last 3x3 convolution, 128 -> 128 channels."""
-    layer = torch.nn.Conv2d(128, 128, 3, padding=1).to(device).to(memory_format=torch.channels_last).eval()
-    features = torch.randn(1, 128, 256, 128, device=device).contiguous(memory_format=torch.channels_last)
+    layer = torch.nn.Conv2d(128, 128, 3, padding=1).to(device, dtype).to(memory_format=torch.channels_last).eval()
+    features = torch.randn(1, 128, 256, 128, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
     flops = 2 * 128 * 128 * 9 * 256 * 128
     return flops / best_time(lambda: layer(features), device) / 1e9
+
+
+def fma_peak() -> float | None:
+    """GFLOP/s of the CPU's float32 multiply-add units with no memory traffic (benchmarks/fma_peak.c),
+    or None where it cannot be built (no C compiler, no AVX-512)."""
+    with tempfile.TemporaryDirectory() as build:
+        binary = Path(build) / "fma_peak"
+        command = ["cc", "-O3", "-march=native", "-fopenmp", str(REPO / "benchmarks" / "fma_peak.c"), "-o", str(binary)]
+        try:
+            subprocess.run(command, check=True, capture_output=True)
+            environment = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+            runs = [float(subprocess.run([binary], check=True, capture_output=True, text=True, env=environment).stdout) for _ in range(3)]
+        except (OSError, subprocess.CalledProcessError, ValueError):
+            return None
+    return max(runs)
+
+
+def section_machine(device: str) -> float:
+    """Print what this machine can do at best; return the fp32 floor's rate (FMA peak, else best convolution)."""
+    if device != "cpu":
+        peak = conv_throughput(device)
+        table(f"Machine: {device}", ["measure", "GFLOP/s"], [["fp32 channels-last 3x3 convolution, 128 -> 128", f"{peak:.0f}"]])
+        return peak
+    square = torch.randn(2048, 2048)
+    rows = [
+        ["fp32 multiply-add peak, all threads, no memory traffic (benchmarks/fma_peak.c)", fma_peak()],
+        ["fp32 channels-last 3x3 convolution, 128 -> 128 (oneDNN)", conv_throughput(device)],
+        ["fp32 2048 x 2048 matrix product", 2 * 2048**3 / best_time(lambda: square @ square) / 1e9],
+        ["bf16 channels-last 3x3 convolution, 128 -> 128 (oneDNN)", conv_throughput(device, torch.bfloat16)],
+    ]
+    table(f"Machine: {torch.get_num_threads()} threads", ["measure", "GFLOP/s"],
+          [[name, "not measured" if rate is None else f"{rate:.0f}"] for name, rate in rows])
+    return rows[0][1] or rows[1][1]
 
 
 def best_time(function, device: str = "cpu", repeats: int = 3) -> float:
@@ -131,7 +165,7 @@ def section_speed(models: Path, device: str) -> None:
     frames = (audio.shape[1] + pad_length(audio.shape[1])) // 1024 + 1
     segments = -(-frames // 512)
     flops = unet_flops() * 5 * segments
-    peak = conv_throughput(device)
+    peak = section_machine(device)
     rows = []
 
     def row(name: str, seconds: float) -> None:
@@ -155,6 +189,9 @@ def section_speed(models: Path, device: str) -> None:
             separator.block_frames = 512 * segments_per_block
             row(f"  {segments_per_block} segments per block instead of 1", best_time(lambda: separator.separate(audio), device))
         separator.block_frames = 512
+        keep_freed_memory(False)
+        row("  lever off: glibc's default allocator (freed blocks unmapped, faulted in again)", best_time(lambda: separator.separate(audio), device))
+        keep_freed_memory(True)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         row("  1 thread instead of 2", best_time(lambda: separator.separate(audio), device, repeats=1))
@@ -165,8 +202,9 @@ def section_speed(models: Path, device: str) -> None:
             row(f"ours {precision} on {device}", best_time(lambda: fast.separate(audio), device))
     table(
         f"Speed: five U-Nets over 60 s of stereo audio on {device} ({segments} segments, {flops / 1e9:.0f} GFLOP; "
-        f"best convolution here {peak:.0f} GFLOP/s, so the compute floor is {flops / 1e9 / peak:.2f} s)",
-        ["variant", "seconds", "real time", "vs published 10.5 s", "GFLOP/s", "of conv peak"], rows,
+        f"at the machine's fp32 peak of {peak:.0f} GFLOP/s the floor is {flops / 1e9 / peak:.2f} s; "
+        f"4x the published 10.5 s needs {flops / 1e9 / (PUBLISHED_SECONDS_60S / 4):.0f} GFLOP/s)",
+        ["variant", "seconds", "real time", "vs published 10.5 s", "GFLOP/s", "of fp32 peak"], rows,
     )
 
 
@@ -242,6 +280,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--long", action="store_true", help="also run a 60-minute input in the memory section")
     args = parser.parse_args()
+    keep_freed_memory()  # as the lars-service process does
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     sections = args.sections.split(",")

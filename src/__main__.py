@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import __version__
+from .allocator import keep_freed_memory
 from .errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ProcessingError, ServiceError, UsageError
 from .formats import FORMATS
 
@@ -294,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
+    keep_freed_memory()  # blocks reuse the pages the last one freed (src/allocator.py)
     exit_code = 0
     with _stdout_reserved():
         try:
