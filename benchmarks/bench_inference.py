@@ -159,6 +159,21 @@ def section_exactness(models: Path) -> None:
     table("Exactness: default path (fp32) against the published outputs", ["mode", "max error / max(1,|ref|)", "tolerance", "within"], rows)
 
 
+def time_variant(variant: str, models: Path, audio: np.ndarray, device: str = "cpu") -> float:
+    """Best seconds of `variant` ("ours" or "published") separating `audio` into five stems."""
+    if variant == "published":
+        unets = load_unets(models, STEMS, load_config())
+        return best_time(lambda: published_separate(unets, audio), repeats=1)
+    separator = Separator(models, STEMS, device=device)
+    return best_time(lambda: separator.separate(audio), device)
+
+
+def time_in_fresh_process(variant: str, models: Path) -> float:
+    """`time_variant` over 60 s in a new process that leaves glibc's allocator at its defaults."""
+    command = [sys.executable, __file__, "--time-variant", variant, "--default-allocator", "--models-dir", str(models)]
+    return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
 def section_speed(models: Path, device: str) -> None:
     audio = drum_audio(60.0)
     config = load_config()
@@ -173,12 +188,13 @@ def section_speed(models: Path, device: str) -> None:
                      f"{flops / seconds / 1e9:.0f}", f"{100 * flops / seconds / 1e9 / peak:.0f}%"])
 
     if device == "cpu":
-        reference_unets = load_unets(models, STEMS, config)
-        row("published method, measured here (whole-file batch, reference U-Net)", best_time(lambda: published_separate(reference_unets, audio), repeats=1))
-        del reference_unets
-    separator = Separator(models, STEMS, device=device)
-    row("ours fp32: streamed, inference U-Net, channels-last (default)", best_time(lambda: separator.separate(audio), device))
+        row("published method as it runs (whole-file batch, reference U-Net, glibc's default allocator)",
+            time_in_fresh_process("published", models))
+        row("published method given our allocator setting (freed memory kept for reuse)", time_variant("published", models, audio))
+    row("ours fp32: streamed, inference U-Net, channels-last (default)", time_variant("ours", models, audio, device))
     if device == "cpu":
+        row("  lever off: glibc's default allocator (freed blocks unmapped, faulted in again)", time_in_fresh_process("ours", models))
+        separator = Separator(models, STEMS, device=device)
         fast_unets = separator.unets
         separator.unets = {stem: InferenceUNet(unet, channels_last=False).eval() for stem, unet in load_unets(models, STEMS, config).items()}
         row("  lever off: NCHW instead of channels-last", best_time(lambda: separator.separate(audio), device))
@@ -189,9 +205,6 @@ def section_speed(models: Path, device: str) -> None:
             separator.block_frames = 512 * segments_per_block
             row(f"  {segments_per_block} segments per block instead of 1", best_time(lambda: separator.separate(audio), device))
         separator.block_frames = 512
-        keep_freed_memory(False)
-        row("  lever off: glibc's default allocator (freed blocks unmapped, faulted in again)", best_time(lambda: separator.separate(audio), device))
-        keep_freed_memory(True)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         row("  1 thread instead of 2", best_time(lambda: separator.separate(audio), device, repeats=1))
@@ -279,8 +292,14 @@ def main() -> None:
     parser.add_argument("--sections", default="exactness,speed,precision,memory,startup")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--long", action="store_true", help="also run a 60-minute input in the memory section")
+    parser.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator at its defaults")
+    parser.add_argument("--time-variant", choices=("ours", "published"), help="only print the seconds of one variant over 60 s")
     args = parser.parse_args()
-    keep_freed_memory()  # as the lars-service process does
+    if not args.default_allocator:
+        keep_freed_memory()  # as the lars-service process does
+    if args.time_variant:
+        print(time_variant(args.time_variant, args.models_dir, drum_audio(60.0), args.device))
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     sections = args.sections.split(",")
