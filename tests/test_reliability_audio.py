@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from reliability_support import assert_stems_sound, run_in_process
+from reliability_support import CliResult, assert_stems_sound, run_in_process
 from support import GOLDEN_MODELS
 
 
@@ -62,14 +62,20 @@ def test_odd_audio_is_separated(name: str, build: Callable[[int, int], np.ndarra
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [f"{input_path.stem}_kick.wav"]
 
 
+def placeholder_kick(capfd: pytest.CaptureFixture[str], input_path: Path, output_dir: Path) -> tuple[CliResult, np.ndarray]:
+    """Separate `input_path` into a 32-bit float kick with the placeholder (gain 1/5); check the result; read the kick back."""
+    result = run_in_process(capfd, "separate", "-i", str(input_path), "-o", str(output_dir), "--processor", "placeholder",
+                            "--stems", "kick", "--bit-depth", "32")
+    assert_stems_sound(result, input_path)
+    kick, _ = soundfile.read(result.document["stems"]["kick"], dtype="float32")
+    return result, kick
+
+
 def test_more_than_two_channels_are_downmixed_with_a_warning(tmp_path: Path, in_process_env: None, capfd: pytest.CaptureFixture[str]) -> None:
     input_path = tmp_path / "surround.wav"
     soundfile.write(str(input_path), noise(4410, 6), 44100, subtype="FLOAT")
-    result = run_in_process(capfd, "separate", "-i", str(input_path), "-o", str(tmp_path / "out"), "--processor", "placeholder",
-                            "--stems", "kick", "--bit-depth", "32")
-    assert_stems_sound(result, input_path)
+    result, kick = placeholder_kick(capfd, input_path, tmp_path / "out")
     assert "input has 6 channels; downmixed to stereo (even channels left, odd right)" in result.document["warnings"]
-    kick, _ = soundfile.read(result.document["stems"]["kick"], dtype="float32")
     source = noise(4410, 6)
     expected = np.stack([source[:, 0::2].mean(axis=1), source[:, 1::2].mean(axis=1)], axis=1) / 5
     np.testing.assert_allclose(kick, expected, atol=1e-6)
@@ -78,11 +84,8 @@ def test_more_than_two_channels_are_downmixed_with_a_warning(tmp_path: Path, in_
 def test_non_finite_samples_are_silenced_with_a_warning(tmp_path: Path, in_process_env: None, capfd: pytest.CaptureFixture[str]) -> None:
     input_path = tmp_path / "broken.wav"
     soundfile.write(str(input_path), with_non_finite(4410, 2), 44100, subtype="FLOAT")
-    result = run_in_process(capfd, "separate", "-i", str(input_path), "-o", str(tmp_path / "out"), "--processor", "placeholder",
-                            "--stems", "kick", "--bit-depth", "32")
-    assert_stems_sound(result, input_path)
+    result, kick = placeholder_kick(capfd, input_path, tmp_path / "out")
     assert "input held 3 NaN or infinite samples; they were replaced by silence" in result.document["warnings"]
-    kick, _ = soundfile.read(result.document["stems"]["kick"], dtype="float32")
     assert kick[100, 0] == kick[200, 1] == kick[300, 0] == 0
 
 

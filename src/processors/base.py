@@ -41,9 +41,12 @@ class Processor(ABC):
         self.details: dict[str, Any] = {}
 
     @classmethod
-    @abstractmethod
     def unavailable_reason(cls, request: SeparationRequest) -> str | None:
-        """A cheap check without loading anything: None when it looks usable, else why not."""
+        """A cheap check without loading anything: None when it looks usable, else why not.
+
+        Processors that need nothing beyond the code itself are always usable.
+        """
+        return None
 
     @abstractmethod
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:

@@ -35,10 +35,6 @@ class DemucsFilterProcessor(Processor):
             self.notes.append(NO_DEMUCS)
         self.details: dict[str, Any] = {"drum_isolation": {"ran": False, "requested": request.drum_isolation}}
 
-    @classmethod
-    def unavailable_reason(cls, request: SeparationRequest) -> str | None:
-        return None
-
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
         read = source.read
         if self.demucs is not None:  # Demucs needs the whole mix; NMFD then reads its drums block by block

@@ -18,10 +18,6 @@ class PlaceholderProcessor(Processor):
         super().__init__(request, device)
         self.notes = ["placeholder processor: every stem is the mixture at 1/5 gain; no separation was done"]
 
-    @classmethod
-    def unavailable_reason(cls, request: SeparationRequest) -> str | None:
-        return None
-
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
         for start in range(0, source.samples, BLOCK_SAMPLES):
             stop = min(start + BLOCK_SAMPLES, source.samples)
