@@ -6,7 +6,7 @@
 #     --onefile  build dist/lars-service (one self-extracting file) instead of dist/lars-service/lars-service
 #
 # Uses the .venv made by scripts/setup.sh (or the Python in $PYTHON) and installs requirements-build.txt into
-# it when PyInstaller is missing. Weights in larsnet/pretrained_larsnet_models/<stem>/ are bundled when present.
+# it when PyInstaller is missing. Weights in src/lars_service/larsnet/pretrained_larsnet_models/<stem>/ are bundled when present.
 # The smoke run checks `info`, `models status` and a demucs-filter separation of a generated clip; it also runs LarsNet with
 # the Wiener filter when weights are bundled or $LARS_SMOKE_MODELS_DIR names a models directory.
 set -euo pipefail

@@ -5,7 +5,7 @@
 Builds both variants from lars-service.spec into a scratch directory (from scratch: no PyInstaller cache
 of this build), then times `lars-service separate` of a 2 s clip of a real drum loop until its JSON
 document is read, `--runs` times per variant and processor (the first run after the build comes first;
-page caches are not dropped, so later runs are warm), with `python -m src` as the baseline.
+page caches are not dropped, so later runs are warm), with `python -m lars_service` as the baseline.
 Prints a Markdown table.
 """
 from __future__ import annotations
@@ -62,13 +62,13 @@ def main() -> None:
     scratch = arguments.keep or Path(tempfile.mkdtemp(prefix="lars-bench-binary-"))
     scratch.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in os.environ.items() if key != "LARS_MODELS_DIR"}
-    env.update(XDG_DATA_HOME=str(scratch / "data-home"), PYTHONPATH=str(REPO))
+    env.update(XDG_DATA_HOME=str(scratch / "data-home"), PYTHONPATH=str(REPO / "src"))
     clip = drum_clip(scratch / "amen_2s.wav", 2.0)
     processors = {
         "demucs-filter": ["--processor", "demucs-filter"],
         "larsnet (5 U-Nets, golden weights)": ["--processor", "larsnet", "--models-dir", str(GOLDEN_MODELS)],
     }
-    commands: dict[str, tuple[list[str], str, str]] = {"python -m src": ([sys.executable, "-m", "src"], "-", "-")}
+    commands: dict[str, tuple[list[str], str, str]] = {"python -m lars_service": ([sys.executable, "-m", "lars_service"], "-", "-")}
     try:
         for variant in VARIANTS:
             binary, seconds, size = build(variant, scratch)

@@ -24,14 +24,14 @@ import soundfile
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
-from larsnet import STEMS, Separator  # noqa: E402
-from larsnet.config import load_config  # noqa: E402
-from larsnet.inference import InferenceUNet  # noqa: E402
-from larsnet.transforms import fold, hann_window, istft, pad_length, stft, unfold  # noqa: E402
-from larsnet.weights import load_unets  # noqa: E402
-from src.allocator import keep_freed_memory  # noqa: E402
+from lars_service.larsnet import STEMS, Separator  # noqa: E402
+from lars_service.larsnet.config import load_config  # noqa: E402
+from lars_service.larsnet.inference import InferenceUNet  # noqa: E402
+from lars_service.larsnet.transforms import fold, hann_window, istft, pad_length, stft, unfold  # noqa: E402
+from lars_service.larsnet.weights import load_unets  # noqa: E402
+from lars_service.allocator import keep_freed_memory  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
@@ -241,13 +241,13 @@ def section_precision(models: Path, device: str) -> None:
 
 
 def run_cli_measured(arguments: list[str]) -> tuple[dict, float, float]:
-    """(JSON document, wall seconds, peak RSS in MB) of one `python -m src` run in a fresh process."""
+    """(JSON document, wall seconds, peak RSS in MB) of one `python -m lars_service` run in a fresh process."""
     started = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-c", "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
          "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)",
-         sys.executable, "-m", "src", *arguments],
-        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+         sys.executable, "-m", "lars_service", *arguments],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
     )
     wall = time.perf_counter() - started
     document = json.loads(completed.stdout)

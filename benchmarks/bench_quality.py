@@ -20,12 +20,12 @@ import torch
 from bench_inference import run_cli_measured
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from src.evaluation.baselines import bandpass_split, fifth_of_mixture, ideal_ratio_mask  # noqa: E402
-from src.evaluation.benchset import build_benchmark_set, load_one_shots, render_clip  # noqa: E402
-from src.evaluation.metrics import average_results, evaluate, format_table  # noqa: E402
-from src.fallback.nmfd import separate_drums  # noqa: E402
+from lars_service.evaluation.baselines import bandpass_split, fifth_of_mixture, ideal_ratio_mask  # noqa: E402
+from lars_service.evaluation.benchset import build_benchmark_set, load_one_shots, render_clip  # noqa: E402
+from lars_service.evaluation.metrics import average_results, evaluate, format_table  # noqa: E402
+from lars_service.fallback.nmfd import separate_drums  # noqa: E402
 
 KITS_DIR = REPO_ROOT.parent / "shared" / "kits"
 TORCH_THREADS = 2

@@ -21,14 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 
-from larsnet import STEMS  # noqa: E402
-from larsnet.config import load_config  # noqa: E402
-from larsnet.weights import load_unet, read_state_dict, safetensors_path  # noqa: E402
-from src.models.convert import convert_models  # noqa: E402
+from lars_service.larsnet import STEMS  # noqa: E402
+from lars_service.larsnet.config import load_config  # noqa: E402
+from lars_service.larsnet.weights import load_unet, read_state_dict, safetensors_path  # noqa: E402
+from lars_service.models.convert import convert_models  # noqa: E402
 
 DEFAULT_MODELS = REPO.parent / "shared" / "fixtures" / "larsnet_golden" / "pretrained_larsnet_models"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from src import client
-from support import REPO, SHARED
+from lars_service import client
+from support import PACKAGE, REPO, SHARED
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,9 +45,9 @@ def clean_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def scratch_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_search: Path, data_home: Path) -> Path:
-    """A repository without dist/ whose code is this one's: the client falls back to `python -m src` there."""
-    for package in ("src", "larsnet"):
-        (clean_search / package).symlink_to(REPO / package)
+    """A repository without dist/ whose code is this one's: the client falls back to `python -m lars_service` there."""
+    (clean_search / "src").mkdir()
+    (clean_search / "src" / "lars_service").symlink_to(PACKAGE)
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     monkeypatch.delenv("LARS_MODELS_DIR", raising=False)
     return clean_search

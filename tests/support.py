@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "src" / "lars_service"
 SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "fixtures" / "larsnet_golden"
 GOLDEN_MODELS = GOLDEN / "pretrained_larsnet_models"
@@ -32,19 +33,19 @@ def service_env(data_home: Path, **overrides: str) -> dict[str, str]:
     """The environment for a service subprocess: no inherited models directory, a private user data dir."""
     env = {key: value for key, value in os.environ.items() if key != "LARS_MODELS_DIR"}
     env["XDG_DATA_HOME"] = str(data_home)
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = str(REPO / "src")
     env.update(overrides)
     return env
 
 
 def run_cli(*args: str, data_home: Path, timeout: float = 600, preexec_fn: Callable[[], None] | None = None,
             **env_overrides: str) -> CliResult:
-    """Run `python -m src ARGS` from the repository and check that stdout is exactly one JSON document.
+    """Run `python -m lars_service ARGS` from the repository and check that stdout is exactly one JSON document.
 
     `preexec_fn` runs in the child before the service starts (e.g. to drop privileges).
     """
     completed = subprocess.run(
-        [sys.executable, "-m", "src", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "lars_service", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
         env=service_env(data_home, **env_overrides), stdin=subprocess.DEVNULL, preexec_fn=preexec_fn,
     )
     try:

@@ -11,7 +11,7 @@ from tests.support import REPO
 # Allocates, touches and frees 64 MiB twice, then prints the minor page faults of the second round.
 ROUNDS = """
 import ctypes, resource, sys
-from src.allocator import keep_freed_memory
+from lars_service.allocator import keep_freed_memory
 print(keep_freed_memory() if sys.argv[1] == "keep" else "untouched", end=" ")
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)

@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src.evaluation.benchset import build_benchmark_set, is_heldout, load_one_shots
-from larsnet import STEMS
+from lars_service.evaluation.benchset import build_benchmark_set, is_heldout, load_one_shots
+from lars_service.larsnet import STEMS
 
 KITS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "kits"
 

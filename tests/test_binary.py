@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from src import client
+from lars_service import client
 from support import GOLDEN_MODELS, REPO, STEMS, drum_clip, live_processes
 
 BINARY = REPO / "dist" / "lars-service" / "lars-service"
-BUILD_INPUTS = [REPO / "lars-service.spec", REPO / "build.sh", *(REPO / "src").rglob("*.py"), *(REPO / "larsnet").iterdir()]
+BUILD_INPUTS = [REPO / "lars-service.spec", REPO / "build.sh", *(REPO / "src").rglob("*.py"), *(REPO / "src" / "lars_service" / "larsnet").iterdir()]
 CLIP_SECONDS = 2.0
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from src import client
+from lars_service import client
 from support import GOLDEN_MODELS, REPO, live_processes, service_env
 
 LONG_SECONDS = 180
@@ -37,7 +37,7 @@ def long_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def start_service(long_input: Path, output_dir: Path, data_home: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "src", "separate", "--input", str(long_input), "--output-dir", str(output_dir),
+        [sys.executable, "-m", "lars_service", "separate", "--input", str(long_input), "--output-dir", str(output_dir),
          "--processor", "larsnet", "--models-dir", str(GOLDEN_MODELS), "--stems", "kick,snare", "--progress", "json"],
         cwd=REPO, env=service_env(data_home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True,

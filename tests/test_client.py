@@ -1,6 +1,6 @@
-"""The thin client (src/client.py): standard library only, discovery order, progress, errors, stopping.
+"""The thin client (src/lars_service/client.py): standard library only, discovery order, progress, errors, stopping.
 
-Stand-in services are small shell scripts in tmp_path; the real service runs as `python -m src` from a
+Stand-in services are small shell scripts in tmp_path; the real service runs as `python -m lars_service` from a
 scratch repository that links this one's code.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from src import client
+from lars_service import client
 from support import REPO, STEMS, drum_clip, live_processes
 
-CLIENT = REPO / "src" / "client.py"
+CLIENT = REPO / "src" / "lars_service" / "client.py"
 
 
 def fake_service(path: Path, name: str, body: str = "") -> Path:
@@ -50,7 +50,7 @@ def test_client_imports_with_torch_and_numpy_blocked(tmp_path: Path) -> None:
         "sys.modules['torch'] = None\nsys.modules['numpy'] = None\nsys.modules['soundfile'] = None\n"
         "import lars_client\n"
         "assert lars_client.REPO_ROOT is None\n"
-        "print(lars_client.separate_drum_stems.__name__, sorted(m for m in sys.modules if m in ('src', 'larsnet')))\n"
+        "print(lars_client.separate_drum_stems.__name__, sorted(m for m in sys.modules if m in ('src', 'lars_service', 'larsnet')))\n"
     )
     completed = subprocess.run([sys.executable, "-c", script], cwd=vendored.parent, capture_output=True, text=True,
                                env={"PATH": os.environ["PATH"]})
@@ -64,7 +64,7 @@ def test_discovery_order(clean_search: Path, tmp_path: Path, monkeypatch: pytest
     from_env = fake_service(tmp_path / "env" / "lars-service", "env")
     host = tmp_path / "host"  # a frozen host app: host/host-app with its bundle in host/_internal
     on_path = fake_service(tmp_path / "bin" / "lars-service", "path")
-    (clean_search / "src").mkdir()
+    (clean_search / "src" / "lars_service").mkdir(parents=True)
     monkeypatch.setenv(client.ENV_BINARY, str(from_env))
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(host / "_internal"), raising=False)
@@ -96,7 +96,7 @@ def test_discovery_order(clean_search: Path, tmp_path: Path, monkeypatch: pytest
     dist_file.unlink()
     assert found() == ("PATH", (str(on_path),))
     on_path.unlink()
-    assert found() == ("repository python -m src", (sys.executable, "-m", "src"))
+    assert found() == ("repository python -m lars_service", (sys.executable, "-m", "lars_service"))
     assert client.find_service().cwd == clean_search
     monkeypatch.setattr(client, "REPO_ROOT", None)
     with pytest.raises(client.LarsServiceNotFound, match="LARS_SERVICE_BIN"):
@@ -194,7 +194,7 @@ def test_real_service_through_the_repository_fallback(scratch_repo: Path, tmp_pa
     events: list[dict] = []
     result = client.separate_drum_stems(clip, tmp_path / "out", stems=["kick", "cymbals"], output_format="flac",
                                         processor="demucs-filter", progress_callback=events.append)
-    assert client.find_service().source == "repository python -m src"
+    assert client.find_service().source == "repository python -m lars_service"
     assert result.processor == "demucs-filter" and result.wiener_filter is False
     assert list(result.stems.as_dict()) == ["kick", "cymbals"]
     assert result.stems.snare is None

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from src.fallback.demucs_stage import cached_pretrained_model, isolate_drums
+from lars_service.fallback.demucs_stage import cached_pretrained_model, isolate_drums
 
 demucs_htdemucs = pytest.importorskip("demucs.htdemucs", reason="demucs is an optional dependency")
 demucs_states = pytest.importorskip("demucs.states")

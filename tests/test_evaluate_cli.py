@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from src.evaluation.benchset import build_benchmark_set
-from src.evaluation.metrics import evaluate
+from lars_service.evaluation.benchset import build_benchmark_set
+from lars_service.evaluation.metrics import evaluate
 from support import KITS, STEMS, run_cli
 
 

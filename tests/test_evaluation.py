@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from src.evaluation.metrics import average_results, evaluate, format_table, sdr, si_sdr
-from larsnet import STEMS
+from lars_service.evaluation.metrics import average_results, evaluate, format_table, sdr, si_sdr
+from lars_service.larsnet import STEMS
 
 
 def _noise(seed: int, shape: tuple[int, ...]) -> np.ndarray:

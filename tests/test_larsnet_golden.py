@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from larsnet import Separator
+from lars_service.larsnet import Separator
 from support import GOLDEN, GOLDEN_MODELS, STEMS, run_cli
 
 CASES = ("stereo_2s", "short_0s5")

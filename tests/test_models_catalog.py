@@ -5,7 +5,7 @@ import re
 
 from support import GOLDEN, STEMS
 
-from src.models.catalog import OFFICIAL_WEIGHTS
+from lars_service.models.catalog import OFFICIAL_WEIGHTS
 
 
 def test_official_hashes_and_size_agree_with_the_fixtures_readme() -> None:

@@ -9,7 +9,7 @@ import torch
 
 from support import GOLDEN, GOLDEN_MODELS, STEMS, run_cli
 
-from larsnet.weights import read_state_dict
+from lars_service.larsnet.weights import read_state_dict
 
 
 def install_fixtures(models_dir: Path, data_home: Path) -> None:

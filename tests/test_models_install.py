@@ -15,11 +15,11 @@ import pytest
 from support import STEMS, run_cli
 from weights_server import ServedFiles, build_zip, checkpoint_files, serve
 
-from src.errors import InstallSourceError, VerificationError
-from src.models.catalog import ExpectedFile, sha256_file
-from src.models.install import DOWNLOADS_DIR_NAME, install_models
-from src.models.manifest import read_manifest
-from src.models.status import models_status
+from lars_service.errors import InstallSourceError, VerificationError
+from lars_service.models.catalog import ExpectedFile, sha256_file
+from lars_service.models.install import DOWNLOADS_DIR_NAME, install_models
+from lars_service.models.manifest import read_manifest
+from lars_service.models.status import models_status
 
 
 @pytest.fixture(scope="module")

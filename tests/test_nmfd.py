@@ -3,11 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src.evaluation.baselines import bandpass_split, fifth_of_mixture
-from src.evaluation.benchset import build_benchmark_set
-from src.evaluation.metrics import evaluate
-from src.fallback.nmfd import NmfdSettings, band_of_bin, separate_drums, stream_drums
-from larsnet import STEMS
+from lars_service.evaluation.baselines import bandpass_split, fifth_of_mixture
+from lars_service.evaluation.benchset import build_benchmark_set
+from lars_service.evaluation.metrics import evaluate
+from lars_service.fallback.nmfd import NmfdSettings, band_of_bin, separate_drums, stream_drums
+from lars_service.larsnet import STEMS
 
 from support import KITS as KITS_DIR
 SAMPLE_RATE = 44100

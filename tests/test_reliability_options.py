@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import torch
 
-from larsnet.filtering import alpha_wiener_gains
+from lars_service.larsnet.filtering import alpha_wiener_gains
 from reliability_support import (
     permissions_bind,
     assert_clean_failure,

@@ -44,9 +44,9 @@ def old_stem_bytes(path: Path) -> bytes:
 
 
 def start_service(*args: str, data_home: Path) -> subprocess.Popen[str]:
-    """Start `python -m src ARGS` with JSON progress on stderr."""
+    """Start `python -m lars_service ARGS` with JSON progress on stderr."""
     return subprocess.Popen(
-        [sys.executable, "-m", "src", *args, "--progress", "json"], cwd=REPO, env=service_env(data_home),
+        [sys.executable, "-m", "lars_service", *args, "--progress", "json"], cwd=REPO, env=service_env(data_home),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

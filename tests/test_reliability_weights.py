@@ -14,7 +14,7 @@ import pytest
 import soundfile
 import torch
 
-from larsnet.weights import read_state_dict
+from lars_service.larsnet.weights import read_state_dict
 from reliability_support import assert_clean_failure, directory_state, output_dir_with_keepsake
 from support import GOLDEN_MODELS, STEMS, run_cli
 

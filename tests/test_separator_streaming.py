@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from larsnet import Separator
+from lars_service.larsnet import Separator
 from support import GOLDEN_MODELS
 
 

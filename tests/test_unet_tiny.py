@@ -6,9 +6,9 @@ import io
 import pytest
 import torch
 
-from larsnet.filtering import alpha_wiener_gains
-from larsnet.transforms import HOP, N_FFT, fold, hann_window, istft, pad_length, stft, unfold
-from larsnet.unet import UNet
+from lars_service.larsnet.filtering import alpha_wiener_gains
+from lars_service.larsnet.transforms import HOP, N_FFT, fold, hann_window, istft, pad_length, stft, unfold
+from lars_service.larsnet.unet import UNet
 
 
 def random_unet(bins: int, seed: int = 0) -> UNet:
@@ -104,7 +104,7 @@ def test_alpha_wiener_gains_share_the_mixture() -> None:
 
 
 def test_subpixel_form_equals_the_transposed_convolution() -> None:
-    from larsnet.inference import subpixel_weight
+    from lars_service.larsnet.inference import subpixel_weight
 
     torch.manual_seed(5)
     weight, bias = torch.randn(6, 3, 5, 5), torch.randn(3)
@@ -117,7 +117,7 @@ def test_subpixel_form_equals_the_transposed_convolution() -> None:
 
 
 def test_inference_unet_computes_the_reference_function() -> None:
-    from larsnet.inference import InferenceUNet
+    from lars_service.larsnet.inference import InferenceUNet
 
     unet = random_unet(64, seed=2)
     magnitude = torch.rand(3, 2, 65, 64)
@@ -127,7 +127,7 @@ def test_inference_unet_computes_the_reference_function() -> None:
 
 
 def test_overlap_add_is_the_synthesis_step_of_torch_istft() -> None:
-    from larsnet.transforms import overlap_add
+    from lars_service.larsnet.transforms import overlap_add
 
     window = hann_window()
     spectrum = stft(torch.randn(2, 6 * HOP), window)

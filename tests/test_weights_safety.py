@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from larsnet import (
+from lars_service.larsnet import (
     CheckpointShapeError,
     CorruptCheckpointError,
     Separator,
@@ -16,7 +16,7 @@ from larsnet import (
     WeightsMissingError,
     load_config,
 )
-from larsnet.weights import load_unet, read_state_dict
+from lars_service.larsnet.weights import load_unet, read_state_dict
 from support import GOLDEN_MODELS, STEMS
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-import larsnet
-from larsnet.weights import missing_checkpoints, weights_file
+from lars_service import larsnet
+from lars_service.larsnet.weights import missing_checkpoints, weights_file
 
 from ..audio import ModelInput
 from ..errors import ProcessorUnavailableError

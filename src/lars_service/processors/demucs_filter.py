@@ -5,7 +5,7 @@ from typing import Any
 
 from ..audio import ModelInput
 from ..fallback.demucs_stage import cached_pretrained_model, isolate_drums
-from larsnet import STEMS
+from lars_service.larsnet import STEMS
 
 from ..fallback.nmfd import stream_drums
 from ..request import SeparationRequest

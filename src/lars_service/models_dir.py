@@ -19,9 +19,8 @@ APP_NAME = "lars-service"
 
 
 def bundled_models_dir() -> Path:
-    """`larsnet/pretrained_larsnet_models` beside the code; in a PyInstaller bundle, inside it."""
-    root = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
-    return root / "larsnet" / MODELS_DIR_NAME
+    """`larsnet/pretrained_larsnet_models` inside the package (in a PyInstaller bundle, inside the bundle's copy)."""
+    return Path(__file__).resolve().parent / "larsnet" / MODELS_DIR_NAME
 
 
 def user_models_dir() -> Path:

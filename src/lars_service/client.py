@@ -12,10 +12,10 @@ Where the service is looked for (`find_service`), first match wins:
    `<dir of sys.executable>/lars-service/lars-service`, `<dir of sys.executable>/lars-service`
    (`lars-service.exe` on Windows);
 4. this repository's build, `dist/lars-service/lars-service` (one-folder) then `dist/lars-service` (one-file),
-   only when this file sits in the repository's `src/`;
+   only when this file sits in the repository's `src/lars_service/`;
 5. `lars-service` on `PATH`;
-6. `python -m src` with the current interpreter and the repository as working directory and PYTHONPATH,
-   only when this file sits in the repository's `src/` and the host is not frozen.
+6. `python -m lars_service` with the current interpreter, the repository as working directory and its `src/` on PYTHONPATH,
+   only when this file sits in the repository's `src/lars_service/` and the host is not frozen.
 Steps 1 and 2 are explicit: when they name something that is not an executable file, the search stops
 with LarsServiceNotFound instead of silently running another service.
 """
@@ -50,11 +50,12 @@ STOP_GRACE_SECONDS = 10.0
 #: Lines of the service's stderr (other than progress events) kept for error reports.
 STDERR_TAIL_LINES = 40
 
-#: The repository root when this file is the service repository's src/client.py (beside src/__main__.py and
-#: larsnet/); None when vendored into a host app.
+#: The repository root when this file is the service repository's src/lars_service/client.py (beside __main__.py
+#: and larsnet/); None when vendored into a host app.
 _HERE = Path(__file__).resolve().parent
-_IN_REPOSITORY = _HERE.name == "src" and (_HERE / "__main__.py").is_file() and (_HERE.parent / "larsnet" / "__init__.py").is_file()
-REPO_ROOT: Optional[Path] = _HERE.parent if _IN_REPOSITORY else None
+_IN_REPOSITORY = (_HERE.name == "lars_service" and _HERE.parent.name == "src" and (_HERE / "__main__.py").is_file()
+                  and (_HERE / "larsnet" / "__init__.py").is_file())
+REPO_ROOT: Optional[Path] = _HERE.parents[1] if _IN_REPOSITORY else None
 
 PathLike = Union[str, "os.PathLike[str]"]
 ProgressCallback = Callable[[dict], None]
@@ -180,9 +181,9 @@ def find_service(binary: Optional[PathLike] = None) -> ServiceCommand:
     if on_path:
         return ServiceCommand((on_path,), source="PATH")
     if REPO_ROOT is not None and not getattr(sys, "frozen", False):
-        python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        return ServiceCommand((sys.executable, "-m", "src"), cwd=REPO_ROOT, env={"PYTHONPATH": python_path},
-                              source="repository python -m src")
+        python_path = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]))
+        return ServiceCommand((sys.executable, "-m", "lars_service"), cwd=REPO_ROOT, env={"PYTHONPATH": python_path},
+                              source="repository python -m lars_service")
     raise LarsServiceNotFound(
         f"lars-service not found: pass binary=, set {ENV_BINARY}, ship it in your app bundle "
         "(<bundle>/lars-service/lars-service), or put it on PATH."

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from larsnet import STEMS
+from lars_service.larsnet import STEMS
 
 EPSILON = 1e-7
 """Added to numerator and denominator of every ratio, as in the Music Demixing challenges, so a

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from larsnet import STEMS
-from larsnet.config import load_config
-from larsnet.weights import safetensors_path, weights_file
+from lars_service.larsnet import STEMS
+from lars_service.larsnet.config import load_config
+from lars_service.larsnet.weights import safetensors_path, weights_file
 
 from ..models_dir import resolution_order, resolve_models_dir
 from .catalog import LICENSE, LICENSE_URL, OFFICIAL_WEIGHTS, ExpectedFile, is_official

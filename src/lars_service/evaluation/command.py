@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
-from larsnet import STEMS
+from lars_service.larsnet import STEMS
 
 from ..errors import InputError, InvalidOptionError
 from ..request import SeparationRequest

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from src.fallback.spectral import istft, stft
-from larsnet import STEMS
+from lars_service.fallback.spectral import istft, stft
+from lars_service.larsnet import STEMS
 
 MODEL_FLOOR = 1e-9
 """Smallest model, template and activation value in the updates. The magnitude is normalised to

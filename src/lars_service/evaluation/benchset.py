@@ -19,7 +19,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from larsnet import STEMS
+from lars_service.larsnet import STEMS
 
 SAMPLE_RATE = 44100
 MIN_FILES_TO_SPLIT = 3

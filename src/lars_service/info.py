@@ -11,9 +11,9 @@ from .models_dir import resolve_models_dir
 
 def service_info(models_dir: str | None = None) -> dict[str, Any]:
     """Version, each processor and whether it is usable (with the reason), devices, models directory, weights found."""
-    import larsnet
-    from larsnet.config import load_config
-    from larsnet.weights import weights_file
+    from lars_service import larsnet
+    from lars_service.larsnet.config import load_config
+    from lars_service.larsnet.weights import weights_file
 
     from .processors import CHAIN
     from .request import SeparationRequest

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from src.fallback.spectral import istft, stft
-from larsnet import STEMS
+from lars_service.fallback.spectral import istft, stft
+from lars_service.larsnet import STEMS
 
 BANDPASS_BANDS_HZ: dict[str, tuple[float, float]] = {
     "kick": (20.0, 250.0),

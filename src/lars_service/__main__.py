@@ -1,4 +1,4 @@
-"""Command line of the LARS service: `lars-service <command>` or `python -m src <command>`.
+"""Command line of the LARS service: `lars-service <command>` or `python -m lars_service <command>`.
 
 A thin shell over the Python API. Arguments are parsed before anything heavy is imported (so `--help`
 is instant), every outcome is one JSON document on stdout, and logs and progress go to stderr.

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from larsnet import STEMS
+from lars_service.larsnet import STEMS
 
 from .formats import DEFAULT_BIT_DEPTH, MP3_SAMPLE_RATES, SUBTYPES
 from .errors import InvalidOptionError

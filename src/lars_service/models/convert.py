@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from larsnet import STEMS, LarsNetError
-from larsnet.config import load_config
-from larsnet.unet import UNet
-from larsnet.weights import check_state_dict, read_state_dict, safetensors_path
+from lars_service.larsnet import STEMS, LarsNetError
+from lars_service.larsnet.config import load_config
+from lars_service.larsnet.unet import UNet
+from lars_service.larsnet.weights import check_state_dict, read_state_dict, safetensors_path
 
 from ..errors import ModelsDirError, ProcessingError, VerificationError
 from . import ProgressCallback

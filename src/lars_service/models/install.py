@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from larsnet import STEMS
-from larsnet.config import load_config
+from lars_service.larsnet import STEMS
+from lars_service.larsnet.config import load_config
 
 from ..errors import InstallSourceError, ModelsDirError, VerificationError
 from . import ProgressCallback
