@@ -309,13 +309,14 @@ def _stdout_reserved() -> Iterator[TextIO]:
 
 
 @contextmanager
-def _signals_recorded(cancellation: Cancellation) -> Iterator[None]:
-    """SIGINT and SIGTERM go to `cancellation.on_signal` (see cancellation.py) until the document is out."""
+def _signals_recorded(cancellation: Cancellation, restore: bool) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `cancellation.on_signal` (see cancellation.py) until the document is out, and
+    then, with `restore`, to the handlers there were before."""
     previous = {number: signal.signal(number, cancellation.on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for number, handler in previous.items():
+        for number, handler in previous.items() if restore else ():
             signal.signal(number, handler)
 
 
@@ -324,8 +325,14 @@ def _emit(document: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; print its JSON document on stdout; return the exit code."""
+def main(argv: Sequence[str] | None = None, *, keep_signal_handlers: bool = False) -> int:
+    """Run one command; print its JSON document on stdout; return the exit code.
+
+    Args:
+        keep_signal_handlers: leave SIGINT/SIGTERM recorded (never acted on) after the document is out, so that a
+            signal while the process exits cannot kill it with a code that contradicts its document (`run`);
+            False restores the caller's handlers.
+    """
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version"):
         arguments.insert(0, "separate")  # the seed's form: options without a command mean `separate`
@@ -344,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
     keep_freed_memory()  # blocks reuse the pages the last one freed (src/allocator.py)
     cancellation = Cancellation()
-    with _signals_recorded(cancellation):
+    with _signals_recorded(cancellation, restore=not keep_signal_handlers):
         with _stdout_reserved() as answers:
             context = CommandContext(args.progress, time.perf_counter(), cancellation, answers)
             document, exit_code = _run_handler(args, context)
@@ -370,5 +377,18 @@ def _run_handler(args: argparse.Namespace, context: CommandContext) -> tuple[dic
 
     return document, exit_code(document) if document is not None else 0
 
+
+def run() -> None:
+    """The program's entry point (`lars-service`, `python -m lars_service`, the frozen binary): `main`, then exit.
+
+    A signal that lands after the document is out, while the interpreter shuts down, changes nothing: the
+    process exits with the code its document says, never killed by the signal half-way.
+    """
+    exit_code = main(keep_signal_handlers=True)
+    for number in (signal.SIGINT, signal.SIGTERM):  # Python handlers are reset to the default while the
+        signal.signal(number, signal.SIG_IGN)       # interpreter shuts down; an ignored signal stays ignored
+    sys.exit(exit_code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
