@@ -52,14 +52,14 @@ def _audio_files(directory: Path, recursive: bool, output_dir: Path) -> list[Pat
     files = []
     for folder, subfolders, names in os.walk(directory):
         here = Path(folder)
-        subfolders[:] = sorted(name for name in subfolders
-                               if recursive and not name.startswith(".") and here / name != output_dir)
-        audio = [here / name for name in sorted(names)
+        subfolders[:] = [name for name in subfolders
+                         if recursive and not name.startswith(".") and here / name != output_dir]
+        audio = [here / name for name in names
                  if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES]
         if here == output_dir:
             audio = _without_stems_of_neighbours(audio)
         files += audio
-    return files
+    return sorted(files)
 
 
 def _without_stems_of_neighbours(paths: list[Path]) -> list[Path]:
