@@ -68,13 +68,17 @@ class Cancellation:
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
-        """The body of one run: a signal raises at once (outside critical sections) until `committed()`."""
+        """The body of one run: a signal raises at once (outside critical sections) until `committed()`.
+
+        Nested in a wider interruptible body (`evaluate` separating first), that body is interruptible again after.
+        """
         self.check()
+        wider = self._interruptible
         self._interruptible = True
         try:
             yield
         finally:
-            self._interruptible = False
+            self._interruptible = wider
 
     def committed(self) -> None:
         """Every output is in place: from now on a stop request only prevents further work."""
