@@ -48,6 +48,7 @@ class Style:
     open_hihat: str = ""
     timekeepers: tuple[tuple[str, str, float], ...] = (("hihat", "closed", 0.6), ("cymbals", "ride", 0.3), ("hihat", "open", 0.1))
     swing_range: tuple[float, float] = (0.0, 0.1)
+    toms: str = ""
 
 
 STYLES: tuple[Style, ...] = (
@@ -65,15 +66,19 @@ STYLES: tuple[Style, ...] = (
           (("cymbals", "ride", 0.9), ("cymbals", "bell", 0.1))),
     Style("four-on-the-floor", (115, 135), 4, "9...9...9...9...", "....9.......9...", "", "9999999999999999", "..9...9...9...9.",
           (("hihat", "closed", 0.8), ("cymbals", "ride", 0.2))),
+    Style("tribal-toms", (80, 140), 4, "9..6..9.9..6..4.", "....5.......9...", "", "9...9...9...9...", "",
+          (("hihat", "closed", 0.5), ("hihat", "pedal", 0.2), ("cymbals", "ride", 0.3)), toms="9.49.4..9.49.4.6"),
     Style("metal", (90, 200), 4, "9999999999999999", "....9.......9...", "", "9...9...9...9...", "",
           (("cymbals", "ride", 0.4), ("cymbals", "crash", 0.3), ("cymbals", "china", 0.1), ("hihat", "closed", 0.2))),
 )
 STYLES_BY_NAME = {style.name: style for style in STYLES}
 
 # Phrase lengths in bars and their weights: short phrases so a fill (toms) lands in most crops.
-PHRASE_BARS = ((1, 0.3), (2, 0.5), (4, 0.2))
-FILL_PROBABILITY = 0.85
-CRASH_ON_PHRASE_PROBABILITY = 0.75
+PHRASE_BARS = ((1, 0.4), (2, 0.5), (4, 0.1))
+FILL_PROBABILITY = 0.9
+TOM_ACCENT_PROBABILITY = 0.3  # a bar without a fill gets a tom accent (funk, rock)
+CRASH_ON_PHRASE_PROBABILITY = 0.85
+CYMBAL_ACCENT_PROBABILITY = 0.25  # a bar gets a crash, splash or china on another beat
 
 
 @dataclass(frozen=True)
@@ -146,12 +151,18 @@ def generate_groove(rng: np.random.Generator, seconds: float, style: str | None 
         if in_phrase == 0 and bar > 0 and rng.random() < 0.3:
             timekeeper = _choose(chosen.timekeepers, rng)
         fill = _fill(steps_per_bar, chosen.steps_per_beat, rng) if in_phrase == phrase_bars - 1 and rng.random() < FILL_PROBABILITY else []
-        fills += bool(fill)
+        fills += bool(fill) and bar * steps_per_bar * step_seconds < seconds
         fill_start = min((step for step, *_ in fill), default=steps_per_bar)
         events: list[tuple[int, str, str, float]] = list(fill)
+        if not fill and rng.random() < TOM_ACCENT_PROBABILITY:
+            events.append((int(rng.integers(steps_per_bar // 2, steps_per_bar)), "toms", str(rng.choice(["high", "mid", "low", "floor"])),
+                           float(rng.uniform(0.6, 1.0))))
         if in_phrase == 0 and rng.random() < CRASH_ON_PHRASE_PROBABILITY:
             crash = "crash" if rng.random() < 0.85 else str(rng.choice(["splash", "china"]))
             events += [(0, "cymbals", crash, float(rng.uniform(0.75, 1.0))), (0, "kick", "kick", float(rng.uniform(0.8, 1.0)))]
+        if rng.random() < CYMBAL_ACCENT_PROBABILITY:
+            beat = int(rng.integers(1, 4)) * chosen.steps_per_beat
+            events.append((beat, "cymbals", str(rng.choice(["crash", "crash", "splash", "china"])), float(rng.uniform(0.6, 0.95))))
         for step in range(fill_start):
             accent = 1.0 if step % chosen.steps_per_beat == 0 else 0.75
             if _plays(chosen.kick, step, rng):
@@ -166,6 +177,8 @@ def generate_groove(rng: np.random.Generator, seconds: float, style: str | None 
                 events.append((step, "hihat", "open", accent * float(rng.uniform(0.6, 0.9))))
             elif _plays(chosen.time, step, rng):
                 events.append((step, *timekeeper, accent * float(rng.uniform(0.55, 0.9))))
+            if _plays(chosen.toms, step, rng):
+                events.append((step, "toms", "floor" if step % chosen.steps_per_beat == 0 else "low", accent * float(rng.uniform(0.6, 0.95))))
             if timekeeper[0] == "cymbals" and pedal_with_ride and step % (2 * chosen.steps_per_beat) == chosen.steps_per_beat:
                 events.append((step, "hihat", "pedal", float(rng.uniform(0.5, 0.8))))
         for step, stem, articulation, velocity in events:
