@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from .sources import SELECTIONS, SOURCES_BY_ID
 
 PREROLL_SECONDS = 1.0  # the groove starts this long before the crop, so earlier hits ring into it
 MIX_KITS_PROBABILITY = 0.3
+MIDI_SHARE = 0.5  # of examples that play the user's MIDI grooves, when given
 # Stem levels before the per-stem gain: one-shots are peak-normalised, hats and cymbals sit lower in a mix.
 STEM_LEVELS = np.array([1.0, 0.9, 0.8, 0.45, 0.5], dtype=np.float32)[:, None, None]
 
@@ -55,10 +56,12 @@ class SyntheticDrums:
     Each example: a random groove (style, tempo, fills, humanisation), a drum set drawn from `kits` (with
     kit mixing when augmenting), rendered into five stems; with `augment`, pitch variation, per-stem gain,
     EQ, room and saturation, and a random overall level. Stems always sum to the mixture.
+    With `midi_grooves` (the user's MIDI files, `midi.read_midi_grooves`), half the examples play a
+    random window of one of them instead of a generated groove.
     """
 
     def __init__(self, kits: Sequence[Kit], *, seed: int, crop_seconds: float, examples_per_epoch: int,
-                 augment: bool = True, sample_rate: int = 44100) -> None:
+                 augment: bool = True, sample_rate: int = 44100, midi_grooves: Sequence[Groove] = ()) -> None:
         if not kits:
             raise KitError("no kits given: load some with load_kits('permissive') or a path to your own kit.")
         if sample_rate != 44100:
@@ -71,6 +74,7 @@ class SyntheticDrums:
         self.examples_per_epoch = examples_per_epoch
         self.augment = augment
         self.sample_rate = sample_rate
+        self.midi_grooves = list(midi_grooves)
 
     def __len__(self) -> int:
         return self.examples_per_epoch
@@ -87,7 +91,10 @@ class SyntheticDrums:
         """The example at `index` with its groove, kits and effects."""
         rng = np.random.default_rng([self.seed, index])
         n = int(round(self.crop_seconds * self.sample_rate))
-        groove = generate_groove(rng, PREROLL_SECONDS + self.crop_seconds)
+        if self.midi_grooves and rng.random() < MIDI_SHARE:
+            groove = _window(self.midi_grooves[int(rng.integers(len(self.midi_grooves)))], PREROLL_SECONDS + self.crop_seconds, rng)
+        else:
+            groove = generate_groove(rng, PREROLL_SECONDS + self.crop_seconds)
         mix_kits = self.augment and rng.random() < MIX_KITS_PROBABILITY
         effects = draw_effects(rng, len(STEMS)) if self.augment else None
         drumset = assemble_drumset(self.kits, rng, mix_kits=mix_kits, vary=self.augment,
@@ -100,6 +107,13 @@ class SyntheticDrums:
         stems = (stems * np.float32(target / peak if peak > 0 else 1.0)).astype(np.float32)
         kits_used = {stem: next((voice.kit for (s, _), voice in drumset.items() if s == stem), "") for stem in STEMS}
         return Example(mixture_of(stems), stems, groove, kits_used, effects)
+
+
+def _window(groove: Groove, seconds: float, rng: np.random.Generator) -> Groove:
+    """A random `seconds` window of a groove, its hits shifted to start at 0."""
+    start = float(rng.uniform(0.0, max(groove.seconds - seconds, 0.0)))
+    hits = tuple(replace(hit, time=hit.time - start) for hit in groove.hits if start <= hit.time < start + seconds)
+    return Groove(hits, groove.style, groove.tempo_bpm, seconds, {**groove.facts, "window_start_s": round(start, 3)})
 
 
 def load_kits(selection: str) -> list[Kit]:
