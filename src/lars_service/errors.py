@@ -75,13 +75,15 @@ class CancelledError(ServiceError):
     error = "Cancelled"
 
     def __init__(self, cause: str, exit_code: int, **details: Any) -> None:
-        super().__init__(f"cancelled by {cause}; partial outputs were removed", **details)
+        """`cause`: a signal's name ("SIGINT", "SIGTERM"; then `details` default to {"signal": cause}), or what
+        else stopped the work, with its own `details`."""
+        super().__init__(f"cancelled by {cause}; partial outputs were removed", **(details or {"signal": cause}))
         self.exit_code = exit_code
 
     @classmethod
     def by_signal(cls, signal_name: str) -> "CancelledError":
         """Cancelled by "SIGINT" (exit 130) or "SIGTERM" (exit 143)."""
-        return cls(signal_name, EXIT_SIGINT if signal_name == "SIGINT" else EXIT_SIGTERM, signal=signal_name)
+        return cls(signal_name, EXIT_SIGINT if signal_name == "SIGINT" else EXIT_SIGTERM)
 
     @classmethod
     def by_request(cls, request_id: Any) -> "CancelledError":
