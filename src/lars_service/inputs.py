@@ -41,9 +41,10 @@ def find_inputs(given: Sequence[str], recursive: bool, output_dir: Path) -> list
         files = _audio_files(path, recursive, output_dir)
         if not files:
             where = "below" if recursive else "in"
-            hint = "" if recursive else " Add --recursive to look in its subdirectories."
-            raise InputError(f"no audio files {where} {path} (looked for {', '.join(sorted(AUDIO_SUFFIXES))}).{hint}",
-                             path=str(path))
+            hint = "" if recursive else "; --recursive also looks in its subdirectories"
+            raise InputError(f"input is a directory with no audio files {where} it: {path} (looked for "
+                             f"{', '.join(sorted(AUDIO_SUFFIXES))}). Give the path of an audio file, or of a directory "
+                             f"holding some{hint}.", path=str(path))
         found.update(dict.fromkeys(files))
     return list(found)
 
