@@ -86,7 +86,7 @@ def _convert_one(checkpoint: Path, output: Path, bins: int) -> int:
         check_state_dict(state, unet_state_shapes(bins), checkpoint)
     except LarsNetError as error:
         raise ProcessingError(str(error), checkpoint=str(checkpoint)) from error
-    tensors = {name: np.ascontiguousarray(array) for name, array in state.items()}
+    tensors = dict(state)  # owned, C-contiguous arrays (pth_reader copies them out of the file)
     descriptor, temporary_name = _write(lambda: tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent), output.parent)
     os.close(descriptor)
     temporary = Path(temporary_name)
