@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import LarsNetConfig
-from .errors import CheckpointShapeError
+from .errors import CheckpointShapeError, CorruptCheckpointError
 
 SAFETENSORS_SUFFIX = ".safetensors"
 #: Channels of c_0 (the input) to c_6, the encoder's outputs.
@@ -34,9 +34,15 @@ def missing_checkpoints(models_dir: Path, stems: tuple[str, ...] | list[str], co
     return [config.checkpoint_path(models_dir, stem) for stem in stems if not weights_file(models_dir, stem, config).is_file()]
 
 
-def torch_file_format(path: Path) -> str | None:
-    """What torch.save writes: "zip" (the default, which can be memory-mapped) or "pickle" (the legacy
-    format, which opens with the PROTO opcode); None for anything else."""
+def weights_format(path: Path) -> str:
+    """How a weights file is stored: "safetensors" (by its suffix), or what torch.save writes: "zip" (the
+    default, which can be memory-mapped) or "pickle" (the legacy format, which opens with the PROTO opcode).
+
+    Raises:
+        CorruptCheckpointError: none of these.
+    """
+    if Path(path).suffix == SAFETENSORS_SUFFIX:
+        return "safetensors"
     try:
         with Path(path).open("rb") as file:
             start = file.read(4)
@@ -44,7 +50,9 @@ def torch_file_format(path: Path) -> str | None:
         return "zip"  # let the reader report the OS error
     if start.startswith(b"PK\x03\x04"):
         return "zip"
-    return "pickle" if start.startswith(b"\x80") else None
+    if start.startswith(b"\x80"):
+        return "pickle"
+    raise CorruptCheckpointError.not_a_checkpoint(path)
 
 
 def unet_state_shapes(bins: int = 2048) -> dict[str, tuple[int, ...]]:

@@ -39,4 +39,7 @@ def alpha_wiener_gains(estimates: Array, alpha: float = 1.0) -> Array:
     peak = xp.amax(estimates, 0)[None]
     scale = xp.where(peak > 0, peak, xp.ones_like(peak))
     power = (estimates / scale) ** alpha
-    return power / (power.sum(0)[None] + WIENER_EPS * scale ** -alpha)
+    # eps / m**alpha overflows to inf for bins whose largest estimate is tiny (m**alpha underflows): their gains
+    # are then 0, as torch computes them too; numpy would also warn about it on stderr.
+    with np.errstate(over="ignore"):
+        return power / (power.sum(0)[None] + WIENER_EPS * scale ** -alpha)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import STEMS, LarsNetConfig, load_config
+from .config import STEMS, LarsNetConfig, load_config, select_stems
 from .filtering import alpha_wiener_gains
 from .inference import PRECISIONS, InferenceUNet
 from .streaming import Block, BlockPlan, ProgressCallback, stream_blocks
@@ -48,17 +48,11 @@ class Separator:
         segments_per_block: int | None = None,
         precision: str = "fp32",
     ) -> None:
-        unknown = [stem for stem in stems if stem not in STEMS]
-        if unknown or not stems:
-            raise ValueError(f"stems must be a non-empty subset of {', '.join(STEMS)}; got {list(stems)}")
-        if wiener_exponent is not None and not wiener_exponent > 0:
-            raise ValueError(f"the Wiener exponent must be > 0, got {wiener_exponent}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision}")
+        self.stems, self.model_stems = select_stems(stems, wiener_exponent)
         self.config = config or load_config()
-        self.stems = tuple(stem for stem in STEMS if stem in stems)
         self.wiener_exponent = wiener_exponent
-        self.model_stems = STEMS if wiener_exponent is not None else self.stems
         self.device = torch.device(device)
         self.precision = precision
         self.unets = {

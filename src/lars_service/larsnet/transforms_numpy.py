@@ -33,22 +33,16 @@ def stft(audio: np.ndarray, window: np.ndarray) -> np.ndarray:
         window: (N_FFT,) analysis window.
 
     Returns:
-        spectrum: (channels, 2049, frames) complex64.
+        spectrum: (channels, frames, 2049) complex64: frames first, as the FFT computes them (`transforms.stft`
+        returns bins first).
     """
     frames = np.lib.stride_tricks.sliding_window_view(audio, N_FFT, axis=-1)[:, ::HOP]
-    return np.fft.rfft(frames * window, axis=-1).transpose(0, 2, 1)
+    return np.fft.rfft(frames * window, axis=-1)
 
 
 def overlap_add(frame_signals: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Window frames and sum them HOP samples apart (the synthesis step of an inverse STFT).
-
-    Args:
-        frame_signals: (..., frames, N_FFT) time-domain frames.
-        window: (N_FFT,) synthesis window.
-
-    Returns:
-        summed: (..., (frames - 1) * HOP + N_FFT), float32.
-    """
+    """`transforms.overlap_add` in numpy: window (..., frames, N_FFT) time-domain frames with the (N_FFT,)
+    `window` and sum them HOP samples apart into (..., (frames - 1) * HOP + N_FFT) float32."""
     *leading, frames, _ = frame_signals.shape
     quarters = frame_signals.reshape(*leading, frames, N_FFT // HOP, HOP)
     window_quarters = window.reshape(N_FFT // HOP, HOP)
@@ -59,15 +53,8 @@ def overlap_add(frame_signals: np.ndarray, window: np.ndarray) -> np.ndarray:
 
 
 def fold(magnitude: np.ndarray, segment_frames: int = SEGMENT_FRAMES) -> np.ndarray:
-    """Cut the frame axis into non-overlapping segments stacked along the batch axis.
-
-    Args:
-        magnitude: (channels, bins, frames); frames are zero-padded at the end to a multiple of
-            `segment_frames` (to `segment_frames` when shorter).
-
-    Returns:
-        segments: (n_segments, channels, bins, segment_frames), contiguous.
-    """
+    """`transforms.fold` in numpy: (channels, bins, frames) -> (n_segments, channels, bins, segment_frames),
+    contiguous; frames zero-padded at the end to a whole number of segments (at least one)."""
     channels, bins, frames = magnitude.shape
     n_segments = max(1, -(-frames // segment_frames))
     padded = np.zeros((channels, bins, n_segments * segment_frames), dtype=magnitude.dtype)
@@ -76,14 +63,8 @@ def fold(magnitude: np.ndarray, segment_frames: int = SEGMENT_FRAMES) -> np.ndar
 
 
 def unfold(segments: np.ndarray, frames: int) -> np.ndarray:
-    """Inverse of `fold`: join segments along time and cut to `frames`.
-
-    Args:
-        segments: (n_segments, channels, bins, segment_frames).
-
-    Returns:
-        magnitude: (channels, bins, frames).
-    """
+    """Inverse of `fold`: (n_segments, channels, bins, segment_frames) -> (channels, bins, frames), joined
+    along time and cut to `frames`."""
     n_segments, channels, bins, segment_frames = segments.shape
     joined = segments.transpose(1, 2, 0, 3).reshape(channels, bins, n_segments * segment_frames)
     return joined[..., :frames]

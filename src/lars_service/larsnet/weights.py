@@ -19,7 +19,7 @@ import torch
 
 # missing_checkpoints, safetensors_path and weights_file are torch-free (checkpoints.py); imported here for this
 # module's callers too.
-from .checkpoints import SAFETENSORS_SUFFIX, check_state_dict, torch_file_format, missing_checkpoints, safetensors_path, weights_file  # noqa: F401
+from .checkpoints import check_state_dict, missing_checkpoints, safetensors_path, weights_file, weights_format  # noqa: F401
 from .config import LarsNetConfig
 from .errors import CorruptCheckpointError, UnsafeCheckpointError, WeightsMissingError
 from .unet import UNet
@@ -48,11 +48,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
     """
     path = Path(path)
-    if path.suffix == SAFETENSORS_SUFFIX:
+    file_format = weights_format(path)
+    if file_format == "safetensors":
         return _read_safetensors(path)
-    file_format = torch_file_format(path)
-    if file_format is None:
-        raise CorruptCheckpointError.not_a_checkpoint(path)
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=file_format == "zip")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lars_service.larsnet.checkpoints import missing_checkpoints
-from lars_service.larsnet.config import STEMS, LarsNetConfig, load_config
+from lars_service.larsnet.config import STEMS, LarsNetConfig, load_config, select_stems
 from lars_service.larsnet.errors import WeightsMissingError
 from lars_service.larsnet.filtering import alpha_wiener_gains
 from lars_service.larsnet.streaming import Block, BlockPlan, ProgressCallback, stream_blocks
@@ -49,14 +49,8 @@ class OnnxSeparator:
         segments_per_block: int = 1,
         sample_rate: int = 44100,
     ) -> None:
-        unknown = [stem for stem in stems if stem not in STEMS]
-        if unknown or not stems:
-            raise ValueError(f"stems must be a non-empty subset of {', '.join(STEMS)}; got {list(stems)}")
-        if wiener_exponent is not None and not wiener_exponent > 0:
-            raise ValueError(f"the Wiener exponent must be > 0, got {wiener_exponent}")
-        self.stems = tuple(stem for stem in STEMS if stem in stems)
+        self.stems, self.model_stems = select_stems(stems, wiener_exponent)
         self.wiener_exponent = wiener_exponent
-        self.model_stems = STEMS if wiener_exponent is not None else self.stems
         covered = {stem for model in mask_models for stem in model.stems}
         if not set(self.model_stems) <= covered:
             raise ValueError(f"the mask models cover {sorted(covered)}, not all of {list(self.model_stems)}")
@@ -77,7 +71,7 @@ class OnnxSeparator:
             WeightsMissingError: naming every absent file; the checkpoint errors of `mask_models.official_unet`.
         """
         config = config or load_config()
-        needed = STEMS if wiener_exponent is not None else tuple(stem for stem in STEMS if stem in stems)
+        _, needed = select_stems(stems, wiener_exponent)
         missing = missing_checkpoints(Path(models_dir), needed, config)
         if missing:
             raise WeightsMissingError(str(models_dir), [str(path) for path in missing])
@@ -136,10 +130,12 @@ class OnnxSeparator:
 
     def _separate_block(self, audio: np.ndarray) -> np.ndarray:
         """(2, samples) block audio -> (stems, 2, samples) windowed, overlap-added stem signals, float32."""
-        spectrum = stft(audio, self.window)
-        gains = self._gains(np.abs(spectrum))
-        stem_frames = np.fft.irfft((spectrum[None] * gains).transpose(0, 1, 3, 2), n=N_FFT, axis=-1)
-        return overlap_add(stem_frames, self.window)
+        spectrum = stft(audio, self.window)  # (2, frames, 2049)
+        gains = self._gains(np.abs(spectrum).transpose(0, 2, 1)).transpose(0, 1, 3, 2)  # (stems, 2, frames, 2049)
+        # into a contiguous (stems, 2, frames, 2049) array, as the inverse FFT wants it; the gains are cast to
+        # complex element by element, never as a whole complex copy
+        stem_spectra = np.multiply(spectrum[None], gains, out=np.empty(gains.shape, dtype=np.complex64))
+        return overlap_add(np.fft.irfft(stem_spectra, n=N_FFT, axis=-1), self.window)
 
     def _gains(self, magnitude: np.ndarray) -> np.ndarray:
         """Per-stem real gains on the mixture spectrum.

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lars_service.larsnet.checkpoints import SAFETENSORS_SUFFIX, torch_file_format
+from lars_service.larsnet.checkpoints import weights_format
 from lars_service.larsnet.errors import CorruptCheckpointError, UnsafeCheckpointError
 
 #: torch storage class name -> the numpy dtype of its elements (bfloat16 is widened to float32 on reading)
@@ -117,11 +117,9 @@ def read_numpy_state_dict(path: Path) -> dict[str, np.ndarray]:
             model state dict inside.
     """
     path = Path(path)
-    if path.suffix == SAFETENSORS_SUFFIX:
+    file_format = weights_format(path)
+    if file_format == "safetensors":
         return _read_safetensors(path)
-    file_format = torch_file_format(path)
-    if file_format is None:
-        raise CorruptCheckpointError.not_a_checkpoint(path)
     if file_format == "pickle":
         _refuse_legacy(path)
     try:
