@@ -34,7 +34,7 @@ from lars_service.larsnet.inference import InferenceUNet  # noqa: E402
 from lars_service.larsnet.transforms import fold, hann_window, istft, pad_length, stft, unfold  # noqa: E402
 from lars_service.larsnet.weights import load_unets  # noqa: E402
 from lars_service.allocator import keep_freed_memory  # noqa: E402
-from lars_service.runtime.mask_models import MaskModel, create_session  # noqa: E402
+from lars_service.runtime.mask_models import MaskModel, create_session, session_options  # noqa: E402
 from lars_service.runtime.onnx_graph import unet_onnx_bytes  # noqa: E402
 from lars_service.runtime.onnx_separator import OnnxSeparator  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
@@ -263,6 +263,33 @@ def section_runtimes(models: Path) -> None:
         rows.append([name, f"{seconds:.2f}", f"{flops / seconds / 1e9:.0f}"])
     table(f"Per-U-Net speed: one U-Net over 6 segments (60 s), one segment per call, {torch.get_num_threads()} threads",
           ["runtime", "seconds", "GFLOP/s"], rows)
+    shares = {variant: kernel_shares(unet_onnx_bytes(state, subpixel=variant == "sub-pixel"), magnitude[:1])
+              for variant in ("ConvTranspose", "sub-pixel")}
+    operators = sorted({name for share in shares.values() for name in share}, key=lambda name: -max(
+        share.get(name, 0.0) for share in shares.values()))
+    table("ORT kernel time by operator, one U-Net on one segment (ORT's profiler; decoder as ConvTranspose vs sub-pixel)",
+          ["operator", *(f"{variant} decoder" for variant in shares)],
+          [[name, *(f"{100 * share.get(name, 0.0):.0f}%" for share in shares.values())] for name in operators])
+
+
+def kernel_shares(model: bytes, magnitude: np.ndarray) -> dict[str, float]:
+    """Share of ORT's kernel time per operator type (after ORT's graph optimizations) over 3 runs."""
+    import onnxruntime
+
+    options = session_options()
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory() as scratch:
+        options.profile_file_prefix = str(Path(scratch) / "ort")
+        session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+        for _ in range(3):
+            session.run(None, {"magnitude": magnitude})
+        events = json.loads(Path(session.end_profiling()).read_text())
+    totals: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            operator = event["args"]["op_name"]
+            totals[operator] = totals.get(operator, 0.0) + event["dur"]
+    return {operator: duration / sum(totals.values()) for operator, duration in totals.items()}
 
 
 def session_runner(session, magnitude: np.ndarray):

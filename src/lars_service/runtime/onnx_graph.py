@@ -99,16 +99,20 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bo
         if index > 1:
             upsampled = graph.node("Concat", [skips[6 - index], upsampled], axis=1)
         weight, bias = state[f"{prefix}.conv_trans.weight"], state[f"{prefix}.conv_trans.bias"]
+        scale, shift = batch_norm_affine(state, f"{prefix}.bn")
         if subpixel:
+            # ReLU and the norm act per channel, so they run on the four phases before DepthToSpace interleaves
+            # them: ORT then fuses the ReLU into the convolution
             phases = graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight", subpixel_weight(weight)),
                                          graph.constant(f"{prefix}.bias", subpixel_bias(bias))],
                                 kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+            phases = graph.affine(graph.node("Relu", [phases]), subpixel_bias(scale), subpixel_bias(shift), prefix)
             upsampled = graph.node("DepthToSpace", [phases], blocksize=2, mode="CRD")
         else:
             upsampled = graph.node("ConvTranspose", [upsampled, graph.constant(f"{prefix}.weight", weight),
                                                      graph.constant(f"{prefix}.bias", bias)],
                                    kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2], output_padding=[1, 1])
-        upsampled = graph.affine(graph.node("Relu", [upsampled]), *batch_norm_affine(state, f"{prefix}.bn"), prefix)
+            upsampled = graph.affine(graph.node("Relu", [upsampled]), scale, shift, prefix)
     logits = graph.node("Conv", [upsampled, graph.constant("mask.weight", state["mask_layer.0.weight"]),
                                  graph.constant("mask.bias", state["mask_layer.0.bias"])],
                         kernel_shape=[4, 4], dilations=[2, 2], pads=[3, 3, 3, 3])
