@@ -14,17 +14,20 @@ import signal
 import sys
 import time
 from pathlib import Path
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from . import __version__
 from .allocator import keep_freed_memory
-from .errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ProcessingError, ServiceError, UsageError
+from .cancellation import Cancellation
+from .errors import ServiceError, UsageError, as_service_error
 from .formats import FORMATS
+from .progress import ProgressCallback, progress_reporter
 
 log = logging.getLogger("lars_service")
-COMMANDS = ("separate", "info", "models", "evaluate", "synth")
+COMMANDS = ("separate", "serve", "info", "models", "evaluate", "synth")
 STEM_NAMES = "kick,snare,toms,hihat,cymbals"
 
 
@@ -45,47 +48,80 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     separate = commands.add_parser(
-        "separate", help="separate a drum recording into stems",
-        description="Separate a drum recording into stem files <output-dir>/<input stem>_<stem>.<format>.",
-        epilog="Exit codes: 0 success, 1 processing failure, 2 usage or validation error, 130/143 cancelled by "
-        "SIGINT/SIGTERM. stdout holds exactly one JSON document: the result, or {error, message, details}.",
+        "separate", help="separate drum recordings into stems",
+        description="Separate drum recordings into stem files <output-dir>/<input stem>_<stem>.<format>. With several "
+        "inputs (--input repeated, or a directory) the processor loads once, a file that fails is reported in its row "
+        "and the others go on, and inputs whose stem files would collide are refused before any work starts.",
+        epilog="Exit codes: 0 success (every input), 1 processing failure (any input), 2 usage or validation error, "
+        "130/143 cancelled by SIGINT/SIGTERM (the file in flight rolled back, finished ones kept and listed). stdout "
+        "holds exactly one JSON document: the result, {version, results, summary} for several inputs, or "
+        "{error, message, details}.",
     )
-    separate.add_argument("--input", "-i", required=True, help="audio file (wav, flac, ogg, mp3, aiff; any rate, any channel count)")
-    separate.add_argument("--output-dir", "-o", required=True, help="directory for the stem files (created if missing)")
-    separate.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
-    separate.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
-                          help="device; auto prefers cuda, then a working mps (both need torch), then cpu (default: auto)")
-    separate.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
-                          help="LarsNet's inference runtime: onnx (ONNX Runtime, CPU, no PyTorch needed) or torch (CPU, cuda, "
-                          "mps; pip install 'lars-service[torch]'); auto uses onnx on the CPU when installed, else torch "
-                          "(default: auto)")
-    separate.add_argument("--wiener-filter", action="store_true", help="alpha-Wiener filtering across the five stems (runs all five U-Nets)")
-    separate.add_argument("--wiener-exponent", type=float, metavar="A", help="alpha of the Wiener filter, > 0 (default 1.0; needs --wiener-filter)")
-    separate.add_argument("--format", choices=tuple(FORMATS), default="wav", help="output format (default: wav)")
-    separate.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
-                          help="16 or 24 (wav, flac), 32 = 32-bit float (wav only); default 24; mp3 has none")
-    separate.add_argument("--sample-rate", type=int, default=44100, help="output sample rate in Hz (default: 44100)")
-    separate.add_argument("--models-dir", metavar="DIR",
-                          help="LarsNet weights, as <DIR>/<stem>/pretrained_<stem>_unet.pth or its converted .safetensors twin, "
-                          "preferred when present (default: $LARS_MODELS_DIR, "
-                          "then the user data directory, then larsnet/pretrained_larsnet_models beside the code)")
-    separate.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
-                          help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "
-                          "an explicit choice never falls back (default: auto)")
-    separate.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
-                          help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "
-                          "package and its cached htdemucs weights are present (never downloads); off skips it")
+    add_separation_options(separate)
     _add_common(separate)
-    separate.set_defaults(handler=_run_separate)
+    separate.set_defaults(handler=_run_separate, stops_at_safe_points=True)
 
     info = commands.add_parser("info", help="version, processors, devices, models directory and weights found")
     info.add_argument("--models-dir", metavar="DIR", help="models directory to inspect (default: as for separate)")
     _add_common(info)
     info.set_defaults(handler=_run_info)
+    _add_serve_command(commands)
     _add_models_commands(commands)
     _add_evaluate_command(commands)
     _add_synth_command(commands)
     return parser
+
+
+def add_separation_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `separate`, which are also the fields of a `serve` request."""
+    parser.add_argument("--input", "-i", required=True, action="append", metavar="PATH",
+                        help="audio file (wav, flac, ogg, mp3, aiff; any rate, any channel count) or a directory of them; "
+                        "repeat it for several (then stdout holds one document with a row per file)")
+    parser.add_argument("--output-dir", "-o", required=True, help="directory for the stem files (created if missing)")
+    parser.add_argument("--recursive", action="store_true", help="with a directory as --input: also its subdirectories")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="skip inputs already separated into --output-dir with the same options and stems intact "
+                        "(resumes an interrupted run); skipped inputs are reported with \"skipped\": true")
+    parser.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
+    parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
+                        help="device; auto prefers cuda, then a working mps (both need torch), then cpu (default: auto)")
+    parser.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
+                        help="LarsNet's inference runtime: onnx (ONNX Runtime, CPU, no PyTorch needed) or torch (CPU, cuda, "
+                        "mps; pip install 'lars-service[torch]'); auto uses onnx on the CPU when installed, else torch "
+                        "(default: auto)")
+    parser.add_argument("--wiener-filter", action="store_true", help="alpha-Wiener filtering across the five stems (runs all five U-Nets)")
+    parser.add_argument("--wiener-exponent", type=float, metavar="A", help="alpha of the Wiener filter, > 0 (default 1.0; needs --wiener-filter)")
+    parser.add_argument("--format", choices=tuple(FORMATS), default="wav", help="output format (default: wav)")
+    parser.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
+                        help="16 or 24 (wav, flac), 32 = 32-bit float (wav only); default 24; mp3 has none")
+    parser.add_argument("--sample-rate", type=int, default=44100, help="output sample rate in Hz (default: 44100)")
+    parser.add_argument("--models-dir", metavar="DIR",
+                        help="LarsNet weights, as <DIR>/<stem>/pretrained_<stem>_unet.pth or its converted .safetensors twin, "
+                        "preferred when present (default: $LARS_MODELS_DIR, "
+                        "then the user data directory, then larsnet/pretrained_larsnet_models beside the code)")
+    parser.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
+                        help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "
+                        "an explicit choice never falls back (default: auto)")
+    parser.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
+                        help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "
+                        "package and its cached htdemucs weights are present (never downloads); off skips it")
+
+
+def _add_serve_command(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve", help="keep the model loaded and separate requests read as JSON lines on stdin",
+        description="Read one JSON request per line on stdin: the separate options as fields, dashes as underscores "
+        "(input, output_dir, stems, wiener_filter, ...), plus an id, e.g. "
+        '{"id": 1, "input": "take.wav", "output_dir": "stems", "stems": ["kick", "snare"]}. Each is answered by one '
+        "JSON line on stdout: the separate document plus the id. Requests run one at a time in order; processors "
+        'and weights load once per configuration and stay loaded. {"cancel": ID} stops a request (its partial '
+        "outputs removed, a Cancelled answer). Progress events go to stderr tagged with the id.",
+        epilog="End of input: the queued requests are finished, then the server exits 0. SIGTERM or SIGINT: the "
+        "running request is cancelled at its next block, every request is answered (Cancelled when not run), exit 0. "
+        "A line that is not JSON, or a request with an unknown field, is answered with an error line; serving goes on.",
+    )
+    _add_common(serve, default_progress="json")
+    serve.set_defaults(handler=_run_serve, stops_at_safe_points=True)
 
 
 def _add_models_commands(commands: argparse._SubParsersAction) -> None:
@@ -152,7 +188,7 @@ def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=_run_evaluate)
 
 
-def _run_evaluate(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+def _run_evaluate(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
     from .evaluation.command import evaluate_directories, evaluate_mixture
 
     if args.estimates:
@@ -190,11 +226,11 @@ def _add_synth_command(commands: argparse._SubParsersAction) -> None:
     synth.set_defaults(handler=_run_synth)
 
 
-def _run_synth(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+def _run_synth(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
     from .synthesis.command import synthesise
 
     return synthesise(args.kits, count=args.count, seconds=args.seconds, seed=args.seed, output_dir=Path(args.output_dir),
-                      midi=Path(args.midi) if args.midi else None, augment=not args.no_augment, progress=progress)
+                      midi=Path(args.midi) if args.midi else None, augment=not args.no_augment, progress=context.progress())
 
 
 def _add_common(command: argparse.ArgumentParser, default_progress: str = "none") -> None:
@@ -204,36 +240,47 @@ def _add_common(command: argparse.ArgumentParser, default_progress: str = "none"
                          f"on stderr (default: {default_progress})")
 
 
-def _run_separate(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
-    from .request import build_request
+def _run_separate(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
+    from .request import build_command
 
-    request = build_request(args)  # options are checked before the API (and torch) is imported
+    command = build_command(args)  # options, inputs and collisions are checked before the API (and torch) is imported
     importing = time.perf_counter()
-    from .api import separate
+    from .api import ProcessorCache
+    from .many import run_command
 
     imported = time.perf_counter()
-    document = separate(request, progress)
-    document["timings"]["imports"] = round(document["timings"]["imports"] + imported - importing, 3)
+    document = run_command(command, context.progress, ProcessorCache(), context.cancellation)
+    if "timings" in document and not document.get("skipped"):
+        document["timings"]["imports"] = round(document["timings"]["imports"] + imported - importing, 3)
     return document
 
 
-def _run_info(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+def _run_serve(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
+    from .serve import Server
+
+    request_parser = _Parser(prog="lars-service separate")
+    add_separation_options(request_parser)
+    Server(request_parser, context).serve(sys.stdin)
+    return None  # every answer went out as its own line
+
+
+def _run_info(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
     from .info import service_info
 
     return service_info(args.models_dir)
 
 
-def _run_models_without_action(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+def _run_models_without_action(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
     raise UsageError("no action given; choose one of status, install, convert. Run `lars-service models --help`.")
 
 
-def _run_models_status(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+def _run_models_status(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
     from .models.status import models_status
 
     return models_status(args.models_dir)
 
 
-def _run_models_install(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+def _run_models_install(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
     from .errors import InvalidOptionError
     from .models.install import install_models
     from .models_dir import install_models_dir
@@ -243,65 +290,66 @@ def _run_models_install(args: argparse.Namespace, progress: Callable[[str, int, 
                                  timeout=args.timeout, retries=args.retries)
     target, source = install_models_dir(args.models_dir)
     result = install_models(args.source, target, allow_unverified=args.allow_unverified, timeout=args.timeout,
-                            retries=args.retries, progress=progress)
+                            retries=args.retries, progress=context.progress())
     return {**result, "models_dir_source": source}
 
 
-def _run_models_convert(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+def _run_models_convert(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
     from .models.convert import convert_models
     from .models_dir import resolve_models_dir
     from .request import parse_stems
 
     directory, _ = resolve_models_dir(args.models_dir)
     stems = parse_stems(args.stems) if args.stems is not None else STEM_NAMES.split(",")
-    return convert_models(directory, tuple(stems), progress)
+    return convert_models(directory, tuple(stems), context.progress())
 
 
-def _progress_reporter(mode: str) -> Callable[[str, int, int], None]:
-    """progress(stage, done, total) -> on stderr, JSON lines (--progress json) or lines for people (text); debug logs."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class CommandContext:
+    """What `main` gives a command handler besides its arguments.
 
-    def report(stage: str, done: int, total: int) -> None:
-        seconds = round(time.perf_counter() - started, 3)
-        log.debug("%s %d/%d (%.1f s)", stage, done, total, seconds)
-        if mode == "json":
-            event = {"event": "progress", "stage": stage, "done": done, "total": total, "seconds": seconds}
-            sys.stderr.write(json.dumps(event) + "\n")
-            sys.stderr.flush()
-        elif mode == "text":
-            share = f" ({100 * done / total:.0f}%)" if total else ""
-            sys.stderr.write(f"{stage}: {done}/{total or '?'}{share} after {seconds:.1f} s\n")
-            sys.stderr.flush()
+    Attributes:
+        answers: the real stdout, for `serve`'s answer lines (file descriptor 1 points at stderr meanwhile).
+        cancellation: set by SIGINT/SIGTERM; commands with `stops_at_safe_points` check it themselves.
+    """
 
-    return report
+    progress_mode: str
+    started: float
+    cancellation: Cancellation
+    answers: TextIO
+
+    def progress(self, started: float | None = None, **fields: Any) -> ProgressCallback:
+        """A progress callback writing to stderr as `--progress` says, its events tagged with `fields`, their
+        `seconds` counted from `started` (default: the command's start)."""
+        return progress_reporter(self.progress_mode, self.started if started is None else started, **fields)
 
 
 @contextmanager
-def _stdout_reserved() -> Iterator[None]:
-    """Point file descriptor 1 at stderr while working, so that nothing but the JSON reaches stdout."""
+def _stdout_reserved() -> Iterator[TextIO]:
+    """Point file descriptor 1 at stderr while working, so that nothing but the JSON reaches stdout; yields the real stdout."""
     sys.stdout.flush()
     real_stdout = os.dup(1)
     os.dup2(2, 1)
+    answers = os.fdopen(os.dup(real_stdout), "w", encoding="utf-8")
     try:
-        yield
+        yield answers
     finally:
+        answers.close()
         sys.stdout.flush()
         os.dup2(real_stdout, 1)
         os.close(real_stdout)
 
 
-def _cancel_on_signals() -> None:
-    """SIGINT and SIGTERM raise CancelledError once; later signals are ignored so clean-up can finish."""
-
-    def cancel(signal_number: int, frame: object) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if signal_number == signal.SIGINT:
-            raise CancelledError("SIGINT", EXIT_SIGINT)
-        raise CancelledError("SIGTERM", EXIT_SIGTERM)
-
-    signal.signal(signal.SIGINT, cancel)
-    signal.signal(signal.SIGTERM, cancel)
+@contextmanager
+def _signals_recorded(cancellation: Cancellation, restore: bool) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `cancellation.on_signal` (see cancellation.py) until the document is out, and
+    then, with `restore`, to the handlers there were before."""
+    previous = {number: signal.signal(number, cancellation.on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items() if restore else ():
+            signal.signal(number, handler)
 
 
 def _emit(document: dict[str, Any]) -> None:
@@ -309,8 +357,14 @@ def _emit(document: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; print its JSON document on stdout; return the exit code."""
+def main(argv: Sequence[str] | None = None, *, keep_signal_handlers: bool = False) -> int:
+    """Run one command; print its JSON document on stdout; return the exit code.
+
+    Args:
+        keep_signal_handlers: leave SIGINT/SIGTERM recorded (never acted on) after the document is out, so that a
+            signal while the process exits cannot kill it with a code that contradicts its document (`run`);
+            False restores the caller's handlers.
+    """
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version"):
         arguments.insert(0, "separate")  # the seed's form: options without a command mean `separate`
@@ -328,26 +382,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
     keep_freed_memory()  # blocks reuse the pages the last one freed (src/allocator.py)
-    exit_code = 0
-    with _stdout_reserved():
-        try:
-            _cancel_on_signals()
-            document = args.handler(args, _progress_reporter(args.progress))
-        except ServiceError as error:
-            document, exit_code = error.to_json(), error.exit_code
-        except MemoryError as error:
-            failure = ProcessingError(f"out of memory ({error}); try a shorter input or another device")
-            document, exit_code = failure.to_json(), failure.exit_code
-        except Exception as error:  # anything unforeseen still ends in the JSON contract
-            log.exception("unexpected failure")
-            failure = ProcessingError(f"{type(error).__name__}: {error}", exception=type(error).__name__)
-            document, exit_code = failure.to_json(), failure.exit_code
-        finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _emit(document)
+    cancellation = Cancellation()
+    with _signals_recorded(cancellation, restore=not keep_signal_handlers):
+        with _stdout_reserved() as answers:
+            context = CommandContext(args.progress, time.perf_counter(), cancellation, answers)
+            document, exit_code = _run_handler(args, context)
+        if document is not None:
+            _emit(document)
     return exit_code
 
 
+def _run_handler(args: argparse.Namespace, context: CommandContext) -> tuple[dict[str, Any] | None, int]:
+    """The command's document (None when it answered by itself) and exit code; every failure as its JSON document."""
+    try:
+        if getattr(args, "stops_at_safe_points", False):
+            document = args.handler(args, context)
+        else:  # a signal stops these anywhere
+            with context.cancellation.interruptible():
+                document = args.handler(args, context)
+    except Exception as error:  # anything unforeseen still ends in the JSON contract
+        if not isinstance(error, (ServiceError, MemoryError)):
+            log.exception("unexpected failure")
+        failure = as_service_error(error)
+        return failure.to_json(), failure.exit_code
+    from .many import exit_code
+
+    return document, exit_code(document) if document is not None else 0
+
+
+def run() -> None:
+    """The program's entry point (`lars-service`, `python -m lars_service`, the frozen binary): `main`, then exit.
+
+    A signal that lands after the document is out, while the interpreter shuts down, changes nothing: the
+    process exits with the code its document says, never killed by the signal half-way.
+    """
+    exit_code = main(keep_signal_handlers=True)
+    for number in (signal.SIGINT, signal.SIGTERM):  # Python handlers are reset to the default while the
+        signal.signal(number, signal.SIG_IGN)       # interpreter shuts down; an ignored signal stays ignored
+    sys.exit(exit_code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

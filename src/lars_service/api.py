@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .audio import StemWriter, decode_input, output_path, prepare_output_dir, probe
+from .cancellation import Cancellation
+from .completion import write_marker
 from .request import SeparationRequest
 
 if TYPE_CHECKING:
@@ -54,11 +56,16 @@ class ProcessorCache:
 
 
 def separate(request: SeparationRequest, progress: ProgressCallback | None = None,
-             processors: ProcessorCache | None = None) -> dict[str, Any]:
-    """Run a separation and write one file per requested stem.
+             processors: ProcessorCache | None = None, cancellation: Cancellation | None = None,
+             mark_finished: bool = False) -> dict[str, Any]:
+    """Run a separation and write one file per requested stem; all of them, or none.
 
     Args:
         processors: loaded processors to reuse (and to add to); None loads afresh for this request alone.
+        cancellation: checked at every progress point and before the commit (see cancellation.py);
+            None: nothing stops this run.
+        mark_finished: also write the completion marker (completion.write_marker) in the same commit, so that
+            `--skip-existing` and batch re-runs can skip this input.
 
     Returns:
         The success document: version, model, backend, processor, runtime, processor_details, stems {stem: absolute path},
@@ -67,59 +74,99 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
         processor and weights loading; decoding, separating and writing), input {path, sample_rate, channels, duration}, warnings.
 
     Raises:
-        ServiceError subclasses; outputs are only in place when this returns.
+        ServiceError subclasses, CancelledError among them; outputs are only in place when this returns, and
+        once they are all in place it returns (a stop request arriving during the commit is left pending).
     """
+    cancellation = cancellation or Cancellation()
+    with cancellation.interruptible():
+        return _separate(request, _checking(progress, cancellation), processors or ProcessorCache(), cancellation,
+                         mark_finished)
+
+
+def _checking(progress: ProgressCallback | None, cancellation: Cancellation) -> ProgressCallback:
+    """`progress` that first stops the run when a stop was requested."""
+
+    def report(stage: str, done: int, total: int) -> None:
+        cancellation.check()
+        if progress is not None:
+            progress(stage, done, total)
+
+    return report
+
+
+def _separate(request: SeparationRequest, progress: ProgressCallback, processors: ProcessorCache,
+              cancellation: Cancellation, mark_finished: bool) -> dict[str, Any]:
     started = time.perf_counter()
     info = probe(request.input_path)
     output_dir = prepare_output_dir(request.output_dir)
     # torch is imported only now, so that a bad input or output path is reported at once
     importing = time.perf_counter()
-    processors = processors or ProcessorCache()
     device, warnings = processors.device(request.device)
     loading = time.perf_counter()
     processor, passed_over = processors.processor(request, device)
     loaded = time.perf_counter()
+    cancellation.check()
     warnings += passed_over + processor.notes
     log.info("processor %s on %s, input %s (%d Hz, %d ch, %.2f s)", processor.name, device, info.path,
              info.sample_rate, info.channels, info.duration)
     paths = {stem: output_path(output_dir, request.input_path, stem, request.output_format) for stem in request.stems}
+    writer: StemWriter | None = None
     with decode_input(info, processor.sample_rate, progress) as source:
         warnings += source.warnings
-        writer = StemWriter(paths, source.channels, processor.sample_rate, request.sample_rate,
-                            request.output_format, request.bit_depth)
         try:
+            with cancellation.critical():  # a temporary file is registered for clean-up as soon as it exists
+                writer = StemWriter(paths, source.channels, processor.sample_rate, request.sample_rate,
+                                    request.output_format, request.bit_depth)
             for _, chunk in processor.stream(source, progress):
                 for stem in request.stems:
                     writer.write(stem, chunk[stem])
-            written = writer.commit()
+            writer.finish()
+            warnings += writer.clipping_warnings()
+            document = {
+                "version": __version__,
+                "model": "LARS",
+                "backend": device,
+                "processor": processor.name,
+                "runtime": processor.runtime,
+                "processor_details": processor.details,
+                "stems": {stem: str(path) for stem, path in paths.items()},
+                "wiener_filter": processor.wiener_applied,
+                "wiener_exponent": request.wiener_exponent if processor.wiener_applied else None,
+                "output_format": request.output_format,
+                "bit_depth": request.bit_depth,
+                "sample_rate": request.sample_rate,
+                "processing_time": round(time.perf_counter() - started, 3),
+                "timings": {
+                    "imports": round(loading - importing, 3),
+                    "load": round(loaded - loading, 3),
+                    "compute": round(time.perf_counter() - loaded, 3),
+                },
+                "input": {
+                    "path": str(info.path),
+                    "sample_rate": info.sample_rate,
+                    "channels": info.channels,
+                    "duration": round(source.samples / processor.sample_rate, 6),
+                },
+                "warnings": warnings,
+            }
+            cancellation.check()
+            with cancellation.critical():  # all renamed (and marked) or none; then the run has succeeded
+                writer.commit()
+                if mark_finished:
+                    _mark_finished(request, document)
+                cancellation.committed()
         except BaseException:
-            writer.abort()
+            if writer is not None:
+                with cancellation.critical():
+                    writer.abort()
             raise
-    warnings += writer.clipping_warnings()
-    return {
-        "version": __version__,
-        "model": "LARS",
-        "backend": device,
-        "processor": processor.name,
-        "runtime": processor.runtime,
-        "processor_details": processor.details,
-        "stems": {stem: str(path) for stem, path in written.items()},
-        "wiener_filter": processor.wiener_applied,
-        "wiener_exponent": request.wiener_exponent if processor.wiener_applied else None,
-        "output_format": request.output_format,
-        "bit_depth": request.bit_depth,
-        "sample_rate": request.sample_rate,
-        "processing_time": round(time.perf_counter() - started, 3),
-        "timings": {
-            "imports": round(loading - importing, 3),
-            "load": round(loaded - loading, 3),
-            "compute": round(time.perf_counter() - loaded, 3),
-        },
-        "input": {
-            "path": str(info.path),
-            "sample_rate": info.sample_rate,
-            "channels": info.channels,
-            "duration": round(source.samples / processor.sample_rate, 6),
-        },
-        "warnings": warnings,
-    }
+    return document
+
+
+def _mark_finished(request: SeparationRequest, document: dict[str, Any]) -> None:
+    """Write the completion marker; a marker that cannot be written costs a re-run, never the result."""
+    try:
+        write_marker(request, document)
+    except OSError as error:
+        document["warnings"].append(f"the completion marker could not be written ({error.strerror}); "
+                                    "--skip-existing will separate this input again")

@@ -5,7 +5,8 @@ Both directions stream in blocks, so memory does not grow with the length of the
   NaN and infinite samples, resamples to the processor's rate and keeps the result in a temporary raw
   float32 file that `ModelInput.read` serves slices of.
 - `StemWriter` takes each stem chunk by chunk, resamples it to the output rate and writes a temporary
-  file beside the final one; `commit` renames them into place (atomic per file), `abort` removes them.
+  file beside the final one; `finish` completes them, `commit` renames them into place (atomic per file),
+  `abort` removes them.
 """
 from __future__ import annotations
 
@@ -333,22 +334,29 @@ class StemWriter:
             except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
                 raise self._write_error(stem, error) from error
 
-    def commit(self) -> dict[str, Path]:
-        """Flush and close every file, then rename them all into place; returns {stem: final path}.
+    def finish(self) -> None:
+        """Flush the resamplers' tails and close every temporary file; no final name changes yet.
 
-        A failure while flushing raises OutputError before any final name has changed.
+        Raises:
+            OutputError: a file could not be completed (disk full); `abort` then removes them all.
         """
         for stem in self._resamplers:
             self.write(stem, np.zeros((self._files[stem].channels, 0), dtype=np.float32), last=True)
-        for stem, handle in self._files.items():
+        for stem, handle in list(self._files.items()):
             try:
                 handle.close()
             except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
                 raise self._write_error(stem, error) from error
-        for stem in self._files:
-            os.replace(self._temporary[stem], self.paths[stem])
-        self._files.clear()
-        self._temporary.clear()
+            del self._files[stem]
+
+    def commit(self) -> dict[str, Path]:
+        """Rename every finished temporary file into place (after `finish`); returns {stem: final path}.
+
+        Microseconds of renames: run it where nothing can interrupt it half-way (`Cancellation.critical`).
+        """
+        for stem, temporary in list(self._temporary.items()):
+            os.replace(temporary, self.paths[stem])
+            del self._temporary[stem]
         return dict(self.paths)
 
     def abort(self) -> None:

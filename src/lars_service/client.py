@@ -38,8 +38,8 @@ from typing import Any, Optional, Union
 
 __all__ = [
     "DrumStemPaths", "SeparationResult", "ServiceCommand", "LarsServiceError", "LarsServiceNotFound",
-    "LarsServiceTimeout", "LarsServiceCancelled", "LarsProcessingError", "find_service",
-    "is_lars_service_available", "separate_drum_stems", "service_info",
+    "LarsServiceTimeout", "LarsServiceCancelled", "LarsProcessingError", "LarsServiceDied", "LarsSession",
+    "find_service", "is_lars_service_available", "separate_drum_stems", "service_info",
 ]
 
 STEMS = ("kick", "snare", "toms", "hihat", "cymbals")
@@ -97,6 +97,13 @@ class LarsServiceCancelled(LarsServiceError):
 
 class LarsProcessingError(LarsServiceError):
     """The service reported an error document (bad input or option, processor unavailable, failure) or crashed."""
+
+
+class LarsServiceDied(LarsServiceError):
+    """A `LarsSession`'s server is not running any more (it crashed, was killed, or the session was closed).
+
+    Nothing restarts it silently: open a new session. `exit_code` and `stderr_tail` say what happened.
+    """
 
 
 @dataclass(frozen=True)
@@ -394,23 +401,38 @@ def separate_drum_stems(
     Raises:
         LarsServiceNotFound, LarsServiceTimeout, LarsServiceCancelled, LarsProcessingError (all LarsServiceError).
     """
-    arguments = ["separate", "--input", str(Path(input_path)), "--output-dir", str(Path(output_dir)),
-                 "--progress", "json", "--device", device, "--format", output_format, "--sample-rate", str(sample_rate)]
-    if stems is not None:
-        arguments += ["--stems", ",".join(stems)]
-    if wiener_filter:
-        arguments.append("--wiener-filter")
-    if wiener_exponent is not None:
-        arguments += ["--wiener-exponent", repr(float(wiener_exponent))]
-    if bit_depth is not None:
-        arguments += ["--bit-depth", str(bit_depth)]
-    if models_dir is not None:
-        arguments += ["--models-dir", str(Path(models_dir))]
-    if processor is not None:
-        arguments += ["--processor", processor]
+    fields = _request_fields(input_path, output_dir, stems=stems, device=device, wiener_filter=wiener_filter,
+                             output_format=output_format, sample_rate=sample_rate, wiener_exponent=wiener_exponent,
+                             bit_depth=bit_depth, models_dir=models_dir, processor=processor)
+    options = [argument for field, value in fields.items() for argument in _command_line_option(field, value)]
+    arguments = ["separate", *options[:4], "--progress", "json", *options[4:]]  # options[:4]: --input, --output-dir
     document = _run_service(arguments, binary=binary, timeout_seconds=timeout_seconds,
                             progress_callback=progress_callback, cancel=cancel)
     return _result(document)
+
+
+def _request_fields(input_path: PathLike, output_dir: PathLike, *, stems: Optional[Sequence[str]], device: str,
+                    wiener_filter: bool, output_format: str, sample_rate: int, wiener_exponent: Optional[float],
+                    bit_depth: Optional[int], models_dir: Optional[PathLike], processor: Optional[str]) -> dict[str, Any]:
+    """The separation options as the service's field names (`separate` options with underscores), unset ones left out."""
+    fields: dict[str, Any] = {"input": str(Path(input_path)), "output_dir": str(Path(output_dir)), "device": device,
+                              "format": output_format, "sample_rate": sample_rate}
+    optional = {"stems": list(stems) if stems is not None else None, "wiener_filter": wiener_filter or None,
+                "wiener_exponent": float(wiener_exponent) if wiener_exponent is not None else None,
+                "bit_depth": bit_depth, "models_dir": str(Path(models_dir)) if models_dir is not None else None,
+                "processor": processor}
+    fields.update((field, value) for field, value in optional.items() if value is not None)
+    return fields
+
+
+def _command_line_option(field: str, value: Any) -> list[str]:
+    """One request field as `separate` command-line arguments: a flag for True, a comma list for a list."""
+    option = "--" + field.replace("_", "-")
+    if value is True:
+        return [option]
+    if isinstance(value, list):
+        return [option, ",".join(value)]
+    return [option, repr(value) if isinstance(value, float) else str(value)]
 
 
 def service_info(*, models_dir: Optional[PathLike] = None, binary: Optional[PathLike] = None,
@@ -419,3 +441,184 @@ def service_info(*, models_dir: Optional[PathLike] = None, binary: Optional[Path
     models directory and which weights were found."""
     arguments = ["info"] + (["--models-dir", str(Path(models_dir))] if models_dir is not None else [])
     return _run_service(arguments, binary=binary, timeout_seconds=timeout_seconds, progress_callback=None, cancel=None)
+
+
+class _Answer:
+    """A `serve` answer line, as it travels through a session's inbox beside the progress events."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+
+_END_OF_STDOUT = object()
+
+
+class LarsSession:
+    """One `lars-service serve` process for many separations: the model loads once and stays loaded.
+
+    ```
+    with LarsSession() as session:
+        for take in takes:
+            result = session.separate(take, "stems", stems=["kick", "snare"], progress_callback=print, cancel=event)
+    ```
+    `separate` takes the arguments of `separate_drum_stems` (except `binary`, given here) and returns the same
+    `SeparationResult` or raises the same errors; calls run one at a time (from any thread). A server that
+    dies raises LarsServiceDied, now and on every later call; nothing restarts it silently.
+    `close()` (or leaving the `with` block) ends the server cleanly: end of input, then SIGINT → SIGTERM →
+    SIGKILL if it does not exit within STOP_GRACE_SECONDS.
+
+    Raises:
+        LarsServiceNotFound: no service found (see `find_service`), or it cannot be started.
+    """
+
+    def __init__(self, *, binary: Optional[PathLike] = None) -> None:
+        command = find_service(binary)
+        isolation = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
+        try:
+            self._process = subprocess.Popen(
+                [*command.argv, "serve", "--progress", "json"], cwd=command.cwd, env=_child_environment(command),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                errors="replace", bufsize=1, **isolation,
+            )
+        except OSError as error:
+            raise LarsServiceNotFound(f"cannot start {command.argv[0]} (found via {command.source}): {error}") from error
+        self._tail: deque = deque(maxlen=STDERR_TAIL_LINES)
+        self._inbox: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._ended = False
+        self._readers = [
+            threading.Thread(target=self._read_answers, daemon=True),
+            threading.Thread(target=_read_stderr, args=(self._process.stderr, self._inbox, self._tail), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def __enter__(self) -> "LarsSession":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def separate(
+        self,
+        input_path: PathLike,
+        output_dir: PathLike,
+        *,
+        stems: Optional[Sequence[str]] = None,
+        device: str = "auto",
+        wiener_filter: bool = False,
+        output_format: str = "wav",
+        sample_rate: int = 44100,
+        timeout_seconds: float = 300.0,
+        wiener_exponent: Optional[float] = None,
+        bit_depth: Optional[int] = None,
+        models_dir: Optional[PathLike] = None,
+        processor: Optional[str] = None,
+        progress_callback: Optional[ProgressCallback] = None,
+        cancel: Optional[threading.Event] = None,
+    ) -> SeparationResult:
+        """`separate_drum_stems` on this session's server; progress events carry the request's `id` as well.
+
+        `cancel` and `timeout_seconds` stop this request only (its partial outputs removed); the server stays.
+
+        Raises:
+            LarsServiceTimeout, LarsServiceCancelled, LarsProcessingError, LarsServiceDied (all LarsServiceError).
+        """
+        fields = _request_fields(input_path, output_dir, stems=stems, device=device, wiener_filter=wiener_filter,
+                                 output_format=output_format, sample_rate=sample_rate, wiener_exponent=wiener_exponent,
+                                 bit_depth=bit_depth, models_dir=models_dir, processor=processor)
+        with self._lock:
+            self._next_id += 1
+            request_id = self._next_id
+            self._send({"id": request_id, **fields})
+            document, stopped_because = self._await_answer(request_id, time.monotonic() + timeout_seconds,
+                                                           progress_callback, cancel)
+        if "error" not in document:
+            return _result(document)  # it finished before a cancel or the timeout reached it: the outputs are complete
+        reported = {"error_type": document.get("error"), "details": document.get("details"),
+                    "stderr_tail": "\n".join(self._tail)}
+        if stopped_because is LarsServiceTimeout:
+            raise LarsServiceTimeout(f"the request did not finish within {timeout_seconds:g} s and was cancelled", **reported)
+        if document.get("error") == "Cancelled":
+            raise LarsServiceCancelled(str(document.get("message", "cancelled")), **reported)
+        raise LarsProcessingError(str(document.get("message", "")), **reported)
+
+    def close(self) -> None:
+        """End the server: end of input (it finishes nothing new and exits 0), then signals if it lingers."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self._process.stdin.close()
+        except OSError:  # it is gone already
+            pass
+        try:
+            self._process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        _stop(self._process, STOP_GRACE_SECONDS)
+        for reader in self._readers:
+            reader.join()
+        self._process.stdout.close()
+        self._process.stderr.close()
+
+    def _await_answer(self, request_id: int, deadline: float, progress_callback: Optional[ProgressCallback],
+                      cancel: Optional[threading.Event]) -> tuple[dict[str, Any], Optional[type]]:
+        """Pass this request's progress events on until its answer; ask the server to cancel it on `cancel` or timeout."""
+        stopped_because: Optional[type] = None
+        while True:
+            try:
+                item = self._inbox.get(timeout=0.05)
+            except queue.Empty:
+                item = None
+            if item is _END_OF_STDOUT or item is _END_OF_STDERR:
+                self._inbox.put(item)  # for any later call as well
+                raise self._died()
+            if isinstance(item, _Answer) and item.document.get("id") == request_id:
+                return item.document, stopped_because
+            if isinstance(item, dict) and item.get("id") == request_id and progress_callback is not None:
+                progress_callback(item)
+            if stopped_because is None and cancel is not None and cancel.is_set():
+                stopped_because = LarsServiceCancelled
+            elif stopped_because is None and time.monotonic() > deadline:
+                stopped_because = LarsServiceTimeout
+            elif stopped_because is not None and time.monotonic() > deadline + STOP_GRACE_SECONDS:
+                self.close()  # it does not answer even a cancel: a server that hangs is stopped, not kept
+                raise LarsServiceTimeout(f"the server did not answer request {request_id} nor its cancel within "
+                                         f"{STOP_GRACE_SECONDS:g} s and was stopped; open a new LarsSession",
+                                         stderr_tail="\n".join(self._tail), exit_code=self._process.returncode)
+            else:
+                continue
+            deadline = min(deadline, time.monotonic())
+            self._send({"cancel": request_id})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._ended:
+            raise LarsServiceDied("the session is closed; open a new LarsSession")
+        try:
+            self._process.stdin.write(json.dumps(message) + "\n")
+            self._process.stdin.flush()
+        except OSError as error:  # a broken pipe: the server is gone
+            raise self._died() from error
+
+    def _died(self) -> LarsServiceDied:
+        try:
+            exit_code = self._process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        return LarsServiceDied(f"the service's server stopped (exit status {exit_code}); open a new LarsSession. "
+                               f"Its stderr ends with:\n" + "\n".join(self._tail),
+                               stderr_tail="\n".join(self._tail), exit_code=exit_code)
+
+    def _read_answers(self) -> None:
+        """The stdout thread: each answer line into the inbox; the end of stdout as _END_OF_STDOUT."""
+        for line in self._process.stdout:
+            try:
+                document = json.loads(line)
+            except json.JSONDecodeError:
+                self._tail.append(line.rstrip("\r\n"))
+                continue
+            if isinstance(document, dict):
+                self._inbox.put(_Answer(document))
+        self._inbox.put(_END_OF_STDOUT)

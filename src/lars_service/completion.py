@@ -44,8 +44,12 @@ def write_marker(request: SeparationRequest, document: dict[str, Any]) -> Path:
         "result": document,
     }
     partial = marker.with_name(marker.name + ".partial")
-    partial.write_text(json.dumps(record))
-    os.replace(partial, marker)
+    try:
+        partial.write_text(json.dumps(record))
+        os.replace(partial, marker)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
     return marker
 
 

@@ -70,13 +70,25 @@ class ProcessingError(ServiceError):
 
 
 class CancelledError(ServiceError):
-    """SIGINT or SIGTERM stopped the work; partial outputs were removed."""
+    """SIGINT, SIGTERM or a `serve` cancel request stopped the work; partial outputs were removed."""
 
     error = "Cancelled"
 
-    def __init__(self, signal_name: str, exit_code: int) -> None:
-        super().__init__(f"cancelled by {signal_name}; partial outputs were removed", signal=signal_name)
+    def __init__(self, cause: str, exit_code: int, **details: Any) -> None:
+        """`cause`: a signal's name ("SIGINT", "SIGTERM"; then `details` default to {"signal": cause}), or what
+        else stopped the work, with its own `details`."""
+        super().__init__(f"cancelled by {cause}; partial outputs were removed", **(details or {"signal": cause}))
         self.exit_code = exit_code
+
+    @classmethod
+    def by_signal(cls, signal_name: str) -> "CancelledError":
+        """Cancelled by "SIGINT" (exit 130) or "SIGTERM" (exit 143)."""
+        return cls(signal_name, EXIT_SIGINT if signal_name == "SIGINT" else EXIT_SIGTERM)
+
+    @classmethod
+    def by_request(cls, request_id: Any) -> "CancelledError":
+        """Cancelled by a `{"cancel": id}` line sent to `serve`."""
+        return cls("a cancel request", EXIT_PROCESSING, cancelled_by="request", id=request_id)
 
 
 class InstallSourceError(ServiceError):
@@ -109,3 +121,19 @@ class ModelsDirError(ServiceError):
     """The models directory cannot be written, or holds files that are not LarsNet weights."""
 
     error = "ModelsDirError"
+
+
+class UnknownRequestError(ServiceError):
+    """`serve` got a `{"cancel": id}` for an id that is neither queued nor running."""
+
+    error = "UnknownRequest"
+    exit_code = EXIT_USAGE
+
+
+def as_service_error(error: BaseException) -> ServiceError:
+    """`error` itself when it is a ServiceError, else a ProcessingError saying what happened (out of memory, a bug)."""
+    if isinstance(error, ServiceError):
+        return error
+    if isinstance(error, MemoryError):
+        return ProcessingError(f"out of memory ({error}); try a shorter input or another device")
+    return ProcessingError(f"{type(error).__name__}: {error}", exception=type(error).__name__)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lars_service.larsnet import STEMS
 
 from .formats import DEFAULT_BIT_DEPTH, MP3_SAMPLE_RATES, SUBTYPES
 from .errors import InvalidOptionError
+from .inputs import check_outputs_distinct, find_inputs
 from .models_dir import resolve_models_dir
 
 PROCESSORS = ("auto", "larsnet", "demucs-filter", "placeholder")
@@ -98,3 +99,35 @@ def build_request(args: argparse.Namespace) -> SeparationRequest:
         drum_isolation=args.drum_isolation,
         runtime=runtime,
     )
+
+
+@dataclass(frozen=True)
+class SeparateCommand:
+    """One `separate` (or one `serve` request): a request per input file, all with the same options.
+
+    Attributes:
+        several: answer with the multi-input document (`--input` repeated or naming a directory), even when
+            a directory held a single file; False: exactly one file named, today's document.
+        skip_existing: skip inputs already finished with the same options (completion.finished_result).
+    """
+
+    requests: tuple[SeparationRequest, ...]
+    several: bool
+    skip_existing: bool
+
+
+def build_command(args: argparse.Namespace) -> SeparateCommand:
+    """Validate parsed `separate` arguments (`input` a list of paths) into a command.
+
+    Raises:
+        InvalidOptionError: a bad option, or inputs whose stem files would collide (before any work starts).
+        InputError: a directory named holds no audio file.
+    """
+    given = list(args.input)
+    request = build_request(argparse.Namespace(**{**vars(args), "input": given[0]}))
+    several = len(given) > 1 or request.input_path.is_dir()
+    if not several:
+        return SeparateCommand((request,), False, args.skip_existing)
+    inputs = find_inputs(given, args.recursive, request.output_dir)
+    check_outputs_distinct(inputs, request.output_dir, request.stems, request.output_format)
+    return SeparateCommand(tuple(replace(request, input_path=path) for path in inputs), True, args.skip_existing)
