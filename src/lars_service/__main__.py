@@ -24,7 +24,7 @@ from .errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ProcessingError, 
 from .formats import FORMATS
 
 log = logging.getLogger("lars_service")
-COMMANDS = ("separate", "info", "models", "evaluate")
+COMMANDS = ("separate", "info", "models", "evaluate", "train")
 STEM_NAMES = "kick,snare,toms,hihat,cymbals"
 
 
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=_run_info)
     _add_models_commands(commands)
     _add_evaluate_command(commands)
+    _add_train_command(commands)
     return parser
 
 
@@ -163,6 +164,80 @@ def _run_evaluate(args: argparse.Namespace, progress: Callable[[str, int, int], 
         document = evaluate_mixture(Path(args.references), build_request(separation))
     sys.stderr.write(document["table"] + "\n")
     return document
+
+
+def _add_train_command(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train", help="train or fine-tune a LarsNet-family model on synthetic grooves from drum kits",
+        description="Train a compact LarsNet model (or fine-tune given weights with --init) on grooves synthesised "
+        "from drum kits, validating SDR on held-out kits as it goes. Checkpoints go to --output-dir (atomically, "
+        "every --checkpoint-every steps); --resume continues from the last one exactly as if never stopped. The "
+        "final weights are exported to <output-dir>/weights (model.safetensors + config.json). Progress on stderr, "
+        "one JSON document at the end on stdout.",
+    )
+    train.add_argument("--kits", required=True, metavar="permissive|all|PATH",
+                       help="permissive: CC0/CC-BY/MIT/BSD kits only (releasable weights); all: adds the copyleft kits; "
+                       "PATH: your own kit folder (one-shots in kick/, snare/, toms/, hihat/, cymbals/)")
+    train.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="checkpoints, history and exported weights")
+    train.add_argument("--init", metavar="WEIGHTS",
+                       help="start from these weights: a directory written by train (ours) or a LarsNet models "
+                       "directory (the official five U-Nets, fine-tuned as they are)")
+    train.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoint.pt if present")
+    train.add_argument("--steps", type=int, default=20000, help="total optimiser steps, counting resumed ones (default 20000)")
+    train.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
+    train.add_argument("--crop-seconds", type=float, default=3.0, help="length of each training example (default 3.0)")
+    train.add_argument("--seed", type=int, default=0, help="initial weights and every example derive from it (default 0)")
+    train.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW peak learning rate (default 1e-3)")
+    train.add_argument("--validate-every", type=int, default=500, help="steps between validations; 0: at the end only (default 500)")
+    train.add_argument("--validation-clips", type=int, default=8, help="held-out clips of 6 s scored per validation (default 8)")
+    train.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
+    train.add_argument("--threads", type=int, default=2, help="torch threads for training (default 2)")
+    train.add_argument("--workers", type=int, default=1, help="data-synthesis worker processes; 0: in the training process (default 1)")
+    train.add_argument("--hidden", type=int, default=256, help="compact model: trunk channels (default 256)")
+    train.add_argument("--blocks", type=int, default=8, help="compact model: residual blocks (default 8)")
+    train.add_argument("--bands", type=int, default=96, help="compact model: mel bands (default 96)")
+    _add_common(train, default_progress="text")
+    train.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    from .errors import InvalidOptionError
+
+    if min(args.steps, args.batch_size, args.threads, args.checkpoint_every, args.validation_clips) < 1 \
+            or args.workers < 0 or args.validate_every < 0 or not args.crop_seconds > 0.1 or not args.learning_rate > 0:
+        raise InvalidOptionError("--steps, --batch-size, --threads, --checkpoint-every and --validation-clips must be >= 1, "
+                                 "--workers and --validate-every >= 0, --crop-seconds > 0.1, --learning-rate > 0")
+    from .larsnet.compact import CompactConfig
+    from .training.solver import SolverSettings
+    from .training.train import TrainRequest, train
+
+    settings = SolverSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                              validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,
+                              workers=args.workers)
+    request = TrainRequest(
+        kits=args.kits, output_dir=Path(args.output_dir), settings=settings,
+        init=Path(args.init) if args.init else None, resume=args.resume, seed=args.seed,
+        crop_seconds=args.crop_seconds, threads=args.threads, validation_clips=args.validation_clips,
+        model=CompactConfig(bands=args.bands, hidden=args.hidden, blocks=args.blocks),
+    )
+    return train(request, _training_reporter(args.progress))
+
+
+def _training_reporter(mode: str) -> Callable[[dict[str, Any]], None]:
+    """Training events on stderr: JSON lines (--progress json) or lines for people (text)."""
+    started = time.perf_counter()
+
+    def report(event: dict[str, Any]) -> None:
+        event = {**event, "seconds": round(time.perf_counter() - started, 1)}
+        if mode == "json":
+            sys.stderr.write(json.dumps(event) + "\n")
+        elif mode == "text":
+            values = " ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                              for key, value in event.items() if key != "event")
+            sys.stderr.write(f"{event['event']}: {values}\n")
+        sys.stderr.flush()
+
+    return report
 
 
 def _add_common(command: argparse.ArgumentParser, default_progress: str = "none") -> None:
