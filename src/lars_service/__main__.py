@@ -22,6 +22,7 @@ from . import __version__
 from .allocator import keep_freed_memory
 from .errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ProcessingError, ServiceError, UsageError
 from .formats import FORMATS
+from .request import PROCESSORS
 
 log = logging.getLogger("lars_service")
 COMMANDS = ("separate", "info", "models", "evaluate", "train")
@@ -65,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="LarsNet weights, as <DIR>/<stem>/pretrained_<stem>_unet.pth or its converted .safetensors twin, "
                           "preferred when present (default: $LARS_MODELS_DIR, "
                           "then the user data directory, then larsnet/pretrained_larsnet_models beside the code)")
-    separate.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
+    separate.add_argument("--processor", choices=PROCESSORS, default="auto",
                           help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "
+                          "larsnet-open runs the service's own open weights (CC-BY-4.0); "
                           "an explicit choice never falls back (default: auto)")
     separate.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
                           help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "
@@ -137,7 +139,7 @@ def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
     sources = evaluate.add_mutually_exclusive_group(required=True)
     sources.add_argument("--estimates", metavar="DIR", help="directory of estimated stems")
     sources.add_argument("--mixture", metavar="FILE", help="mixture to separate, then score")
-    evaluate.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
+    evaluate.add_argument("--processor", choices=PROCESSORS, default="auto",
                           help="with --mixture: the processor to run (default: auto)")
     evaluate.add_argument("--models-dir", metavar="DIR", help="with --mixture: LarsNet weights (as for separate)")
     evaluate.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
@@ -188,6 +190,7 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--crop-seconds", type=float, default=3.0, help="length of each training example (default 3.0)")
     train.add_argument("--seed", type=int, default=0, help="initial weights and every example derive from it (default 0)")
     train.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW peak learning rate (default 1e-3)")
+    train.add_argument("--warmup-steps", type=int, default=50, help="steps of linear learning-rate warm-up (default 50)")
     train.add_argument("--validate-every", type=int, default=500, help="steps between validations; 0: at the end only (default 500)")
     train.add_argument("--validation-clips", type=int, default=8, help="held-out clips of 6 s scored per validation (default 8)")
     train.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
@@ -204,15 +207,15 @@ def _run_train(args: argparse.Namespace, progress: Callable[[str, int, int], Non
     from .errors import InvalidOptionError
 
     if min(args.steps, args.batch_size, args.threads, args.checkpoint_every, args.validation_clips) < 1 \
-            or args.workers < 0 or args.validate_every < 0 or not args.crop_seconds > 0.1 or not args.learning_rate > 0:
+            or min(args.workers, args.validate_every, args.warmup_steps) < 0 or not args.crop_seconds > 0.1 or not args.learning_rate > 0:
         raise InvalidOptionError("--steps, --batch-size, --threads, --checkpoint-every and --validation-clips must be >= 1, "
-                                 "--workers and --validate-every >= 0, --crop-seconds > 0.1, --learning-rate > 0")
+                                 "--workers, --validate-every and --warmup-steps >= 0, --crop-seconds > 0.1, --learning-rate > 0")
     from .larsnet.compact import CompactConfig
     from .training.solver import SolverSettings
     from .training.train import TrainRequest, train
 
     settings = SolverSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                              validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,
+                              warmup_steps=args.warmup_steps, validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,
                               workers=args.workers)
     request = TrainRequest(
         kits=args.kits, output_dir=Path(args.output_dir), settings=settings,

@@ -61,7 +61,8 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
         processors: loaded processors to reuse (and to add to); None loads afresh for this request alone.
 
     Returns:
-        The success document: version, model, backend, processor, processor_details, stems {stem: absolute path},
+        The success document: version, model, backend, processor, processor_details, weights (which weights
+        ran, or None), stems {stem: absolute path},
         wiener_filter, wiener_exponent, output_format, bit_depth, sample_rate, processing_time,
         timings {imports, load, compute} in seconds (torch and processor code and device probing;
         processor and weights loading; decoding, separating and writing), input {path, sample_rate, channels, duration}, warnings.
@@ -102,6 +103,7 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
         "backend": device,
         "processor": processor.name,
         "processor_details": processor.details,
+        "weights": processor.weights,
         "stems": {stem: str(path) for stem, path in written.items()},
         "wiener_filter": processor.wiener_applied,
         "wiener_exponent": request.wiener_exponent if processor.wiener_applied else None,

@@ -10,12 +10,14 @@ from .models_dir import resolve_models_dir
 
 
 def service_info(models_dir: str | None = None) -> dict[str, Any]:
-    """Version, each processor and whether it is usable (with the reason), devices, models directory, weights found."""
+    """Version, each processor and whether it is usable (with the reason), devices, models directory, the official
+    weights found and the open weights (`open_weights`: path, found, name, version, license, sha256)."""
     from lars_service import larsnet
+    from lars_service.larsnet.compact_weights import open_weights_status
     from lars_service.larsnet.config import load_config
     from lars_service.larsnet.weights import weights_file
 
-    from .processors import CHAIN
+    from .processors import REGISTRY
     from .request import SeparationRequest
 
     directory, source = resolve_models_dir(models_dir)
@@ -26,7 +28,7 @@ def service_info(models_dir: str | None = None) -> dict[str, Any]:
         processor="auto",
     )
     processors = []
-    for processor_class in CHAIN:
+    for processor_class in REGISTRY.values():
         reason = processor_class.unavailable_reason(probe_request)
         processors.append({"name": processor_class.name, "usable": reason is None, "reason": reason})
     return {
@@ -38,4 +40,5 @@ def service_info(models_dir: str | None = None) -> dict[str, Any]:
             stem: {"path": str(weights_file(directory, stem, config)), "found": weights_file(directory, stem, config).is_file()}
             for stem in larsnet.STEMS
         },
+        "open_weights": open_weights_status(),
     }

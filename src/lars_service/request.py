@@ -11,7 +11,7 @@ from .formats import DEFAULT_BIT_DEPTH, MP3_SAMPLE_RATES, SUBTYPES
 from .errors import InvalidOptionError
 from .models_dir import resolve_models_dir
 
-PROCESSORS = ("auto", "larsnet", "demucs-filter", "placeholder")
+PROCESSORS = ("auto", "larsnet", "larsnet-open", "demucs-filter", "placeholder")
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 384000
 

@@ -1,4 +1,8 @@
-"""The processor chain: larsnet, then demucs-filter, then placeholder, each passed over with a reason."""
+"""The processor chain: larsnet, then demucs-filter, then placeholder, each passed over with a reason.
+
+`larsnet-open` (our open weights) is selectable by name; it is not in the `auto` chain because its
+shipped weights do not yet beat NMFD on the held-out kits (README, "Shipped weights").
+"""
 from __future__ import annotations
 
 from ..errors import ProcessorUnavailableError
@@ -6,10 +10,12 @@ from ..request import SeparationRequest
 from .base import Processor
 from .demucs_filter import DemucsFilterProcessor
 from .larsnet import LarsNetProcessor
+from .larsnet_open import LarsNetOpenProcessor
 from .placeholder import PlaceholderProcessor
 
 CHAIN: tuple[type[Processor], ...] = (LarsNetProcessor, DemucsFilterProcessor, PlaceholderProcessor)
-REGISTRY = {processor.name: processor for processor in CHAIN}
+REGISTRY = {processor.name: processor for processor in (LarsNetProcessor, LarsNetOpenProcessor, DemucsFilterProcessor,
+                                                         PlaceholderProcessor)}
 
 
 def load_processor(request: SeparationRequest, device: str) -> tuple[Processor, list[str]]:

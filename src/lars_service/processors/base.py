@@ -28,6 +28,8 @@ class Processor(ABC):
         wiener_applied: whether the request's alpha-Wiener filter is applied.
         notes: warnings every result of this processor carries.
         details: processor-specific facts for the result's `processor_details` (e.g. whether a stage ran).
+        weights: the result's `weights` object, {"name", "version", "license", "sha256", "official"}, or None
+            for processors without learned weights.
     """
 
     name: ClassVar[str]
@@ -39,6 +41,7 @@ class Processor(ABC):
         self.wiener_applied = False
         self.notes: list[str] = []
         self.details: dict[str, Any] = {}
+        self.weights: dict[str, Any] | None = None
 
     @classmethod
     def unavailable_reason(cls, request: SeparationRequest) -> str | None:

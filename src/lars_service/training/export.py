@@ -12,7 +12,9 @@ from torch import nn
 from lars_service.larsnet import STEMS
 from lars_service.larsnet.config import load_config
 
-from .families import CONFIG_NAME, WEIGHTS_NAME, StackedUNets
+from lars_service.larsnet.compact_weights import CONFIG_NAME, WEIGHTS_NAME
+
+from .families import StackedUNets
 
 ONNX_NAME = "model.onnx"
 PERMISSIVE_LICENSES = ("CC0-1.0", "CC-BY-3.0", "CC-BY-4.0", "MIT", "BSD-3-Clause")

@@ -8,7 +8,6 @@ Both map magnitude (batch, 2, F, T) to masks (batch, 5, 2, F, T).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,11 @@ import torch.nn.functional as functional
 
 from lars_service.larsnet import STEMS
 from lars_service.larsnet.compact import CompactConfig, CompactLarsNet
+from lars_service.larsnet.compact_weights import CONFIG_NAME, WEIGHTS_NAME, load_compact_model, read_compact_weights
 from lars_service.larsnet.config import load_config
 from lars_service.larsnet.unet import UNet
 from lars_service.larsnet.weights import load_unets, missing_checkpoints
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 #: the U-Net halves the time axis six times
 UNET_FRAME_MULTIPLE = 64
 
@@ -61,8 +59,8 @@ def is_official_models_dir(path: Path) -> bool:
 
 
 def load_initial(path: Path) -> tuple[str, dict[str, Any], nn.Module]:
-    """Weights to start from: a directory written by `export` (config.json + model.safetensors) or an
-    official-format models directory.
+    """Weights to start from: a compact weights directory (config.json + model.safetensors, as `export`
+    writes it) or an official-format models directory.
 
     Returns:
         (family, model config, model holding the weights).
@@ -72,12 +70,8 @@ def load_initial(path: Path) -> tuple[str, dict[str, Any], nn.Module]:
     """
     path = Path(path)
     if (path / CONFIG_NAME).is_file():
-        from safetensors.torch import load_file
-
-        document = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
-        model = build_model(document["family"], document["model_config"])
-        model.load_state_dict(load_file(str(path / document.get("weights", WEIGHTS_NAME))))
-        return document["family"], document["model_config"], model
+        weights = read_compact_weights(path)
+        return "compact", weights.document["model_config"], load_compact_model(weights).train()
     if is_official_models_dir(path):
         loaded = StackedUNets(load_unets(path, STEMS, load_config()))
         model = build_model("larsnet", {"bins": 2048})

@@ -52,7 +52,7 @@ class SolverSettings:
     steps: int
     batch_size: int = 16
     learning_rate: float = 1e-3
-    warmup_steps: int = 200
+    warmup_steps: int = 50
     weight_decay: float = 1e-4
     grad_clip: float = 5.0
     validate_every: int = 500

@@ -1,0 +1,47 @@
+"""LarsNet-family separation with the service's own open weights (compact family, CC-BY-4.0)."""
+from __future__ import annotations
+
+from lars_service import larsnet
+from lars_service.larsnet.compact_weights import (
+    default_open_weights_dir, load_compact_model, missing_compact_files, read_compact_weights,
+)
+from lars_service.larsnet.mask_models import CompactMasks
+
+from ..audio import ModelInput
+from ..errors import ProcessorUnavailableError
+from ..request import SeparationRequest
+from .base import ProgressCallback, Processor, StemChunks
+from .larsnet import stream_separator
+
+
+class LarsNetOpenProcessor(Processor):
+    """One compact network, five mask heads, from the weights shipped in `larsnet/open_weights/`.
+
+    Masks always partition the mixture; the alpha-Wiener filter applies as for `larsnet`.
+    """
+
+    name = "larsnet-open"
+
+    def __init__(self, request: SeparationRequest, device: str) -> None:
+        super().__init__(request, device)
+        try:
+            weights = read_compact_weights(default_open_weights_dir())
+            masks = CompactMasks(load_compact_model(weights), device)
+            self.separator = larsnet.Separator(None, request.stems, wiener_exponent=request.wiener_exponent,
+                                               device=device, mask_model=masks)
+        except larsnet.LarsNetError as error:
+            raise ProcessorUnavailableError(str(error), weights_dir=str(default_open_weights_dir())) from error
+        self.sample_rate = self.separator.sample_rate
+        self.wiener_applied = request.wiener_exponent is not None
+        self.weights = weights.record()
+
+    @classmethod
+    def unavailable_reason(cls, request: SeparationRequest) -> str | None:
+        missing = missing_compact_files(default_open_weights_dir())
+        if missing:
+            return (f"open weights missing: {', '.join(str(path) for path in missing)}; reinstall the service "
+                    "(they ship with it) or train your own with `lars-service train`")
+        return None
+
+    def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
+        return stream_separator(self.separator, source, progress)
