@@ -191,6 +191,8 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0, help="initial weights and every example derive from it (default 0)")
     train.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW peak learning rate (default 1e-3)")
     train.add_argument("--warmup-steps", type=int, default=50, help="steps of linear learning-rate warm-up (default 50)")
+    train.add_argument("--decay-from", type=int, metavar="STEP",
+                       help="from this step, the learning rate falls linearly to a tenth at --steps (default: constant)")
     train.add_argument("--validate-every", type=int, default=500, help="steps between validations; 0: at the end only (default 500)")
     train.add_argument("--validation-clips", type=int, default=8, help="held-out clips of 6 s scored per validation (default 8)")
     train.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
@@ -206,17 +208,19 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
     from .errors import InvalidOptionError
 
-    if min(args.steps, args.batch_size, args.threads, args.checkpoint_every, args.validation_clips) < 1 \
-            or min(args.workers, args.validate_every, args.warmup_steps) < 0 or not args.crop_seconds > 0.1 or not args.learning_rate > 0:
+    at_least_one = (args.steps, args.batch_size, args.threads, args.checkpoint_every, args.validation_clips)
+    at_least_zero = (args.workers, args.validate_every, args.warmup_steps, args.decay_from or 0)
+    if min(at_least_one) < 1 or min(at_least_zero) < 0 or not args.crop_seconds > 0.1 or not args.learning_rate > 0:
         raise InvalidOptionError("--steps, --batch-size, --threads, --checkpoint-every and --validation-clips must be >= 1, "
-                                 "--workers, --validate-every and --warmup-steps >= 0, --crop-seconds > 0.1, --learning-rate > 0")
+                                 "--workers, --validate-every, --warmup-steps and --decay-from >= 0, "
+                                 "--crop-seconds > 0.1, --learning-rate > 0")
     from .larsnet.compact import CompactConfig
     from .training.solver import SolverSettings
     from .training.train import TrainRequest, train
 
     settings = SolverSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                              warmup_steps=args.warmup_steps, validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,
-                              workers=args.workers)
+                              warmup_steps=args.warmup_steps, decay_from=args.decay_from, validate_every=args.validate_every,
+                              checkpoint_every=args.checkpoint_every, workers=args.workers)
     request = TrainRequest(
         kits=args.kits, output_dir=Path(args.output_dir), settings=settings,
         init=Path(args.init) if args.init else None, resume=args.resume, seed=args.seed,

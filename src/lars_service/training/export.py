@@ -66,6 +66,7 @@ def export_weights(model: nn.Module, family: str, model_config: dict[str, Any], 
         written["weights"] = str(directory)
     else:
         save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(directory / WEIGHTS_NAME))
+        os.chmod(directory / WEIGHTS_NAME, 0o644)  # safetensors writes owner-only files; these are for everyone
         written["weights"] = str(directory / WEIGHTS_NAME)
         if onnx:
             from .onnx_export import export_onnx

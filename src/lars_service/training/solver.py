@@ -38,6 +38,8 @@ class SolverSettings:
         batch_size: examples per step.
         learning_rate: AdamW peak learning rate, reached after `warmup_steps` linear steps.
         warmup_steps: linear warm-up length.
+        decay_from: from this step on, the learning rate falls linearly to a tenth of the peak at `steps`
+            (None: constant after warm-up, so a run can always be extended).
         weight_decay: AdamW weight decay.
         grad_clip: global gradient-norm clip.
         validate_every: steps between validations (0: only at the end).
@@ -53,6 +55,7 @@ class SolverSettings:
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup_steps: int = 50
+    decay_from: int | None = None
     weight_decay: float = 1e-4
     grad_clip: float = 5.0
     validate_every: int = 500
@@ -124,8 +127,13 @@ class Solver:
         self.window = hann_window()
 
     def learning_rate(self, step: int) -> float:
-        """Linear warm-up to the peak, then constant (a run can always be extended)."""
-        return self.settings.learning_rate * min(1.0, (step + 1) / max(1, self.settings.warmup_steps))
+        """Linear warm-up to the peak, constant, then (with `decay_from`) a linear fall to a tenth at the last step."""
+        settings = self.settings
+        rate = settings.learning_rate * min(1.0, (step + 1) / max(1, settings.warmup_steps))
+        if settings.decay_from is not None and step >= settings.decay_from:
+            progress = (step - settings.decay_from) / max(1, settings.steps - settings.decay_from)
+            rate *= 1.0 - 0.9 * min(1.0, progress)
+        return rate
 
     def resume(self) -> bool:
         """Load `output_dir/checkpoint.pt` if present; True when it was loaded."""
@@ -166,8 +174,8 @@ class Solver:
         self.progress({"event": "validation", **record})
         return record
 
-    def train_step(self, mixtures: torch.Tensor, stems: torch.Tensor) -> float:
-        """One optimiser step on a batch: mixtures (batch, 2, n), stems (batch, 5, 2, n). Returns the loss."""
+    def batch_loss(self, mixtures: torch.Tensor, stems: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch: mixtures (batch, 2, n), stems (batch, 5, 2, n) -> () scalar."""
         batch, stem_count, channels, samples = stems.shape
         mixture_spectrum = stft(mixtures.reshape(batch * channels, samples), self.window)
         mixture_spectrum = mixture_spectrum.reshape(batch, channels, *mixture_spectrum.shape[-2:])
@@ -176,11 +184,15 @@ class Solver:
         stem_spectra = torch.stft(stems.reshape(batch * stem_count * channels, samples), n_fft=N_FFT, hop_length=HOP * stride,
                                   window=self.window, center=True, pad_mode="reflect", return_complex=True)
         stem_spectra = stem_spectra.reshape(batch, stem_count, channels, *stem_spectra.shape[-2:])
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate(self.step)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.settings.bf16):
             masks = self.model(mixture_spectrum.abs(), frame_stride=stride)
-        loss = masked_spectrum_l1(masks.float(), mixture_spectrum[..., ::stride], stem_spectra)
+        return masked_spectrum_l1(masks.float(), mixture_spectrum[..., ::stride], stem_spectra)
+
+    def train_step(self, mixtures: torch.Tensor, stems: torch.Tensor) -> float:
+        """One optimiser step on a batch: mixtures (batch, 2, n), stems (batch, 5, 2, n). Returns the loss."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.step)
+        loss = self.batch_loss(mixtures, stems)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)

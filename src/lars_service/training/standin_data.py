@@ -84,10 +84,11 @@ def _hydrogen_kit(folder: Path, license_id: str) -> Kit:
     return kit
 
 
-def _dev_kit() -> Kit:
-    kit = Kit("shared-dev", "CC0-1.0", {})
+def _folder_kit(folder: Path, name: str, license_id: str) -> Kit:
+    kit = Kit(name, license_id, {})
     for stem in STEMS:
-        kit.one_shots[stem] = [OneShot(path.stem, _decode(path)) for path in sorted((SHARED_KITS / "dev" / stem).glob("*.flac"))]
+        paths = sorted(path for path in (folder / stem).glob("*") if path.suffix.lower() in (".wav", ".flac"))
+        kit.one_shots[stem] = [OneShot(path.stem, _decode(path)) for path in paths]
     return kit
 
 
@@ -128,10 +129,13 @@ def _exadrums_kit() -> Kit:
 
 
 def load_kits(selection: str) -> list[Kit]:
-    """Kits of a selection: "permissive", "all" (adds copyleft), "heldout" (validation only)."""
+    """Kits of a selection: "permissive", "all" (adds copyleft), "heldout" (validation only), or a folder
+    of one-shots sorted by stem (<folder>/kick/*.wav|flac, ...; licence "user-supplied")."""
+    if Path(selection).is_dir():
+        return [_folder_kit(Path(selection), Path(selection).name, "user-supplied")]
     if selection == "heldout":
         return [_exadrums_kit(), _hydrogen_kit(HYDROGEN / "ColomboAcousticDrumkit", "GPL-2.0+")]
-    kits = [_dev_kit(), _fluid_kit()] + [_hydrogen_kit(HYDROGEN / name, lic) for name, lic in PERMISSIVE_HYDROGEN.items()]
+    kits = [_folder_kit(SHARED_KITS / "dev", "shared-dev", "CC0-1.0"), _fluid_kit()] + [_hydrogen_kit(HYDROGEN / name, lic) for name, lic in PERMISSIVE_HYDROGEN.items()]
     if selection == "all":
         kits += [_hydrogen_kit(HYDROGEN / name, lic) for name, lic in COPYLEFT_HYDROGEN.items()]
     elif selection != "permissive":

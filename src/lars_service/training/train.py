@@ -92,15 +92,23 @@ def train(request: TrainRequest, progress: ProgressCallback | None = None) -> di
             "best_checkpoint": str(Path(request.output_dir) / BEST_NAME), "exported": written}
 
 
-def export_checkpoint(checkpoint: Path, directory: Path, metadata: dict[str, Any], onnx: bool = True) -> dict[str, str]:
-    """Export the model of a checkpoint (`checkpoint.pt` or `best.pt`) with extra `metadata`."""
+def export_checkpoint(checkpoint: Path, directory: Path, name: str, onnx: bool = True) -> dict[str, Any]:
+    """Export the model of a checkpoint (`checkpoint.pt` or `best.pt`) with its training facts.
+
+    Returns:
+        {"written": {"config", "weights", ["onnx"]}, "config": the config.json document}.
+    """
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    family, model_config = state["metadata"]["model"]["family"], state["metadata"]["model"]["config"]
+    metadata = state["metadata"]
+    family, model_config = metadata["model"]["family"], metadata["model"]["config"]
     model = build_model(family, model_config)
     model.load_state_dict(state["model"])
-    return export_weights(model.eval(), family, model_config, directory, metadata, onnx=onnx)
-
-
-def read_history(checkpoint: Path) -> list[dict[str, Any]]:
-    """The validation records of a checkpoint, oldest first."""
-    return json.loads(json.dumps(torch.load(checkpoint, map_location="cpu", weights_only=True)["history"]))
+    full = torch.load(Path(checkpoint).with_name(CHECKPOINT_NAME), map_location="cpu", weights_only=True) \
+        if Path(checkpoint).with_name(CHECKPOINT_NAME).is_file() else state
+    document = {"name": name, "version": f"1.0-step{state['step']}", "license": weights_license(metadata["sources"]),
+                "training": {"kits": metadata["kits"], "sources": metadata["sources"], "steps": state["step"],
+                             "seed": metadata["seed"], "crop_seconds": metadata["crop_seconds"], "init": metadata["init"],
+                             "settings": full.get("settings"), "validation": state.get("validation"),
+                             "validation_history": full.get("history", [])}}
+    written = export_weights(model.eval(), family, model_config, directory, document, onnx=onnx)
+    return {"written": written, "config": document}
