@@ -31,7 +31,7 @@ from lars_service.fallback.nmfd import separate_drums  # noqa: E402
 from lars_service.larsnet import STEMS, Separator  # noqa: E402
 from lars_service.larsnet.compact_weights import default_open_weights_dir, load_compact_model, read_compact_weights  # noqa: E402
 from lars_service.larsnet.mask_models import CompactMasks  # noqa: E402
-from lars_service.training.standin_data import SyntheticDrums, load_kits  # noqa: E402
+from lars_service.synthesis.dataset import SyntheticDrums, load_kits  # noqa: E402
 
 GOLDEN_MODELS = REPO_ROOT.parent / "shared" / "fixtures" / "larsnet_golden" / "pretrained_larsnet_models"
 #: other clips than training's validation (seed 1_000_003)

@@ -27,7 +27,8 @@ def test_train_a_few_steps_then_resume(tmp_path: Path, data_home: Path) -> None:
     assert {"step", "checkpoint", "validation", "done"} <= {event["event"] for event in events}
     exported = json.loads(Path(first.document["exported"]["config"]).read_text())
     assert exported["family"] == "compact" and exported["training"]["steps"] == 2
-    assert exported["training"]["sources"] == [{"name": "dev", "license": "user-supplied"}]
+    assert [(source["name"], source["license"]) for source in exported["training"]["sources"]] == [("shared-dev", "CC0-1.0")]
+    assert exported["license"] == "CC-BY-4.0"
 
     second = run_cli("train", "--kits", str(KITS / "dev"), "--output-dir", str(output), "--steps", "3", "--resume",
                      *TINY_MODEL, *FAST, data_home=data_home)
@@ -69,7 +70,8 @@ def test_info_and_models_status_list_both_weight_sets(tmp_path: Path, data_home:
     assert {processor["name"] for processor in info["processors"]} >= {"larsnet", "larsnet-open", "demucs-filter"}
     assert info["weights"]["kick"]["found"] is False
     status = run_cli("models", "status", "--models-dir", str(tmp_path), data_home=data_home).document
-    assert status["open_weights"]["sha256"] == info["open_weights"]["sha256"]
+    assert status["open_weights"]["files"] == info["open_weights"]["files"]
+    assert set(status["open_weights"]["files"]) == {"model.safetensors", "model.onnx"}
     assert status["open_weights"]["official"] is False and status["complete"] is False
 
 

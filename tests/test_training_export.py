@@ -16,7 +16,8 @@ from lars_service.larsnet.errors import CheckpointShapeError, ConfigError
 from lars_service.training.export import export_weights, weights_license
 
 TINY = CompactConfig(bands=16, hidden=16, blocks=1)
-SOURCES = [{"name": "shared-dev", "license": "CC0-1.0"}, {"name": "rumpf", "license": "CC-BY-3.0"}]
+SOURCES = [{"name": "shared-dev", "license": "CC0-1.0", "permissive": True},
+           {"name": "hydrogen:rumpf_kit_z01_h2", "license": "CC-BY-3.0", "permissive": True}]
 
 
 def tiny_model() -> CompactLarsNet:
@@ -30,7 +31,8 @@ def tiny_model() -> CompactLarsNet:
 
 def test_licence_is_permissive_only_for_permissive_sources() -> None:
     assert weights_license(SOURCES) == "CC-BY-4.0"
-    assert weights_license([*SOURCES, {"name": "ForzeeStereo", "license": "GPL-2.0"}]).startswith("not for release")
+    copyleft = {"name": "hydrogen:ForzeeStereo", "license": "GPL-2.0-only", "permissive": False}
+    assert weights_license([*SOURCES, copyleft]) == "not for release: trained on kits under GPL-2.0-only"
 
 
 def test_safetensors_export_reloads_to_the_same_model(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from lars_service.larsnet.compact import CompactConfig, CompactLarsNet
 from lars_service.training.export import export_weights
 from lars_service.training.families import StackedUNets, build_model, load_initial
 from lars_service.training.solver import CHECKPOINT_NAME, Solver, SolverSettings, collate
-from lars_service.training.standin_data import SyntheticDrums, load_kits
+from lars_service.synthesis.dataset import SyntheticDrums, load_kits
 from support import GOLDEN_MODELS, KITS
 
 TINY = CompactConfig(bands=16, hidden=24, blocks=2).to_dict()

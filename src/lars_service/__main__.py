@@ -25,7 +25,7 @@ from .formats import FORMATS
 from .request import PROCESSORS
 
 log = logging.getLogger("lars_service")
-COMMANDS = ("separate", "info", "models", "evaluate", "train")
+COMMANDS = ("separate", "info", "models", "evaluate", "synth", "train")
 STEM_NAMES = "kick,snare,toms,hihat,cymbals"
 
 
@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     separate.add_argument("--output-dir", "-o", required=True, help="directory for the stem files (created if missing)")
     separate.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
     separate.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
-                          help="torch device; auto prefers cuda, then a working mps, then cpu (default: auto)")
+                          help="device; auto prefers cuda, then a working mps (both need torch), then cpu (default: auto)")
+    separate.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
+                          help="LarsNet's inference runtime: onnx (ONNX Runtime, CPU, no PyTorch needed) or torch (CPU, cuda, "
+                          "mps; pip install 'lars-service[torch]'); auto uses onnx on the CPU when installed, else torch "
+                          "(default: auto)")
     separate.add_argument("--wiener-filter", action="store_true", help="alpha-Wiener filtering across the five stems (runs all five U-Nets)")
     separate.add_argument("--wiener-exponent", type=float, metavar="A", help="alpha of the Wiener filter, > 0 (default 1.0; needs --wiener-filter)")
     separate.add_argument("--format", choices=tuple(FORMATS), default="wav", help="output format (default: wav)")
@@ -82,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=_run_info)
     _add_models_commands(commands)
     _add_evaluate_command(commands)
+    _add_synth_command(commands)
     _add_train_command(commands)
     return parser
 
@@ -245,6 +250,33 @@ def _training_reporter(mode: str) -> Callable[[dict[str, Any]], None]:
         sys.stderr.flush()
 
     return report
+
+
+def _add_synth_command(commands: argparse._SubParsersAction) -> None:
+    synth = commands.add_parser(
+        "synth", help="render synthetic drum examples (mixture + five stems) to disk for listening",
+        description="Render examples of the synthetic multitrack drum set: <output-dir>/<index>/mixture.wav, "
+        "<stem>.wav (32-bit float; the stems sum to the mixture) and example.json (groove, hits, kits, effects). "
+        "The JSON on stdout lists the files and every kit with its licence.",
+    )
+    synth.add_argument("--kits", default="permissive", metavar="permissive|all|heldout|PATH",
+                       help="kit selection, or your own kit: a folder of one-shots by stem, a Hydrogen kit "
+                       "(folder or drumkit.xml), an eXaDrums .xml or a .sf2 (default: permissive)")
+    synth.add_argument("--count", type=int, default=4, metavar="N", help="number of examples (default: 4)")
+    synth.add_argument("--seconds", type=float, default=4.0, metavar="S", help="length of each example (default: 4)")
+    synth.add_argument("--seed", type=int, default=0, metavar="K", help="examples are deterministic in (seed, index) (default: 0)")
+    synth.add_argument("--midi", metavar="FILE|DIR", help="also play your own MIDI drum grooves (channel 10, GM drum map)")
+    synth.add_argument("--no-augment", action="store_true", help="dry kits: no retuning, EQ, room, saturation or kit mixing")
+    synth.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="where the examples go (created if missing)")
+    _add_common(synth, default_progress="text")
+    synth.set_defaults(handler=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    from .synthesis.command import synthesise
+
+    return synthesise(args.kits, count=args.count, seconds=args.seconds, seed=args.seed, output_dir=Path(args.output_dir),
+                      midi=Path(args.midi) if args.midi else None, augment=not args.no_augment, progress=progress)
 
 
 def _add_common(command: argparse.ArgumentParser, default_progress: str = "none") -> None:

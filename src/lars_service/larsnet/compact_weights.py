@@ -1,7 +1,9 @@
-"""Reading compact-family weights: a directory with `config.json` and `model.safetensors`.
+"""Reading compact-family weights: a directory with `config.json`, `model.safetensors` (torch) and
+`model.onnx` (ONNX Runtime).
 
 The service's own weights ship in `open_weights/<name>/` beside this file; `lars-service train` writes
-the same layout. Tensors only (safetensors), never a pickle.
+the same layout. Tensors only (safetensors), never a pickle. Nothing here imports torch until a torch
+model is built (`load_compact_model`), so the ONNX Runtime path stays torch-free.
 """
 from __future__ import annotations
 
@@ -9,13 +11,18 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .compact import CompactConfig, CompactLarsNet
 from .errors import CheckpointShapeError, ConfigError, CorruptCheckpointError
+
+if TYPE_CHECKING:
+    from .compact import CompactLarsNet
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+ONNX_NAME = "model.onnx"
+#: runtime -> (config.json key naming the file, default file name)
+RUNTIME_FILES = {"torch": ("weights", WEIGHTS_NAME), "onnx": ("onnx", ONNX_NAME)}
 OPEN_WEIGHTS_DIR = Path(__file__).resolve().parent / "open_weights"
 #: the weights `larsnet-open` runs, under OPEN_WEIGHTS_DIR
 DEFAULT_OPEN_WEIGHTS = "lars-open"
@@ -28,8 +35,8 @@ class CompactWeights:
     Attributes:
         directory: where it lies.
         document: its config.json (family, model_config, name, version, license, training, ...).
-        weights_path: the safetensors file.
-        sha256: hex sha256 of the safetensors file.
+        weights_path: the file the runtime loads (safetensors for torch, ONNX for onnx).
+        sha256: hex sha256 of that file.
     """
 
     directory: Path
@@ -38,7 +45,7 @@ class CompactWeights:
     sha256: str
 
     def record(self) -> dict[str, Any]:
-        """The result's `weights` object: {"name", "version", "license", "sha256", "official": False}."""
+        """The result's `weights` object: {"name", "version", "license", "sha256" (of the file that runs), "official": False}."""
         return {"name": self.document.get("name"), "version": self.document.get("version"),
                 "license": self.document.get("license"), "sha256": self.sha256, "official": False}
 
@@ -48,40 +55,58 @@ def default_open_weights_dir() -> Path:
     return OPEN_WEIGHTS_DIR / DEFAULT_OPEN_WEIGHTS
 
 
+def _file_name(document: dict[str, Any], runtime: str) -> str:
+    key, default = RUNTIME_FILES[runtime]
+    return str(document.get(key, default))
+
+
 def missing_compact_files(directory: Path) -> list[Path]:
-    """Files a compact weights directory needs that are absent (cheap: no reading)."""
+    """Files a compact weights directory lacks for every runtime: config.json, or both model files (cheap: no reading)."""
     config = Path(directory) / CONFIG_NAME
     if not config.is_file():
         return [config]
     try:
-        weights_name = json.loads(config.read_text(encoding="utf-8")).get("weights", WEIGHTS_NAME)
+        document = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []  # present but unreadable: read_compact_weights says why
-    return [] if (Path(directory) / weights_name).is_file() else [Path(directory) / weights_name]
+    candidates = [Path(directory) / _file_name(document, runtime) for runtime in RUNTIME_FILES]
+    return [] if any(path.is_file() for path in candidates) else candidates
 
 
-def read_compact_weights(directory: Path) -> CompactWeights:
-    """Read and hash a compact weights directory.
+def read_compact_config(directory: Path) -> dict[str, Any]:
+    """The config.json of a compact weights directory.
 
     Raises:
-        ConfigError: config.json missing, unreadable, or not of the compact family.
-        CorruptCheckpointError: the safetensors file is missing.
+        ConfigError: missing, unreadable, or not of the compact family.
     """
     directory = Path(directory)
     try:
         document = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ConfigError(f"cannot read {directory / CONFIG_NAME} ({error}); a compact weights directory holds "
-                          "config.json and model.safetensors, as `lars-service train` writes them") from error
+                          "config.json, model.safetensors and model.onnx, as `lars-service train` and "
+                          "scripts/export_open_weights.py write them") from error
     if not isinstance(document, dict) or document.get("family") != "compact":
         raise ConfigError(f"{directory / CONFIG_NAME} is not a compact-family config (family: "
                           f"{document.get('family') if isinstance(document, dict) else None!r})")
-    weights_path = directory / str(document.get("weights", WEIGHTS_NAME))
+    return document
+
+
+def read_compact_weights(directory: Path, runtime: str = "torch") -> CompactWeights:
+    """Read a compact weights directory's config and hash the file `runtime` ("torch" or "onnx") loads.
+
+    Raises:
+        ConfigError: as `read_compact_config`.
+        CorruptCheckpointError: the runtime's model file is missing or unreadable.
+    """
+    document = read_compact_config(directory)
+    path = Path(directory) / _file_name(document, runtime)
     try:
-        digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as error:
-        raise CorruptCheckpointError(f"cannot read {weights_path} ({error}); re-export the weights") from error
-    return CompactWeights(directory, document, weights_path, digest)
+        raise CorruptCheckpointError(f"cannot read {path} ({error}); re-export the weights "
+                                     "(scripts/export_open_weights.py)") from error
+    return CompactWeights(Path(directory), document, path, digest)
 
 
 def load_compact_model(weights: CompactWeights) -> CompactLarsNet:
@@ -94,6 +119,8 @@ def load_compact_model(weights: CompactWeights) -> CompactLarsNet:
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from .compact import CompactConfig, CompactLarsNet
 
     try:
         model = CompactLarsNet(CompactConfig.from_dict(weights.document["model_config"]))
@@ -111,16 +138,21 @@ def load_compact_model(weights: CompactWeights) -> CompactLarsNet:
 
 
 def open_weights_status(directory: Path | None = None) -> dict[str, Any]:
-    """What `info` and `models status` say about the open weights: where, whether found, and their `weights` object.
+    """What `info` and `models status` say about the open weights: where, whether found, name, version, licence
+    and the sha256 of each model file (`files`: {file name: sha256, or None when absent}).
 
     Returns:
-        {"path", "found", and either the `weights` object's fields or "reason"}.
+        {"path", "found", and "name", "version", "license", "official", "files" or "reason"}.
     """
     directory = Path(directory) if directory is not None else default_open_weights_dir()
     missing = missing_compact_files(directory)
     if missing:
         return {"path": str(directory), "found": False, "reason": f"missing: {', '.join(str(path) for path in missing)}"}
     try:
-        return {"path": str(directory), "found": True, **read_compact_weights(directory).record()}
-    except (ConfigError, CorruptCheckpointError) as error:
+        document = read_compact_config(directory)
+    except ConfigError as error:
         return {"path": str(directory), "found": True, "reason": str(error)}
+    paths = [directory / _file_name(document, runtime) for runtime in RUNTIME_FILES]
+    files = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None for path in paths}
+    return {"path": str(directory), "found": True, "name": document.get("name"), "version": document.get("version"),
+            "license": document.get("license"), "official": False, "files": files}

@@ -28,12 +28,15 @@ class Processor(ABC):
         wiener_applied: whether the request's alpha-Wiener filter is applied.
         notes: warnings every result of this processor carries.
         details: processor-specific facts for the result's `processor_details` (e.g. whether a stage ran).
+        runtime: what computes the separation: "onnx" or "torch" (LarsNet), "torch" (demucs-filter),
+            "numpy" (placeholder); the result's `runtime`.
         weights: the result's `weights` object, {"name", "version", "license", "sha256", "official"}, or None
             for processors without learned weights.
     """
 
     name: ClassVar[str]
     sample_rate: ClassVar[int] = 44100
+    runtime: str = "numpy"
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
         self.request = request

@@ -12,25 +12,23 @@ from torch import nn
 from lars_service.larsnet import STEMS
 from lars_service.larsnet.config import load_config
 
-from lars_service.larsnet.compact_weights import CONFIG_NAME, WEIGHTS_NAME
+from lars_service.larsnet.compact_weights import CONFIG_NAME, ONNX_NAME, WEIGHTS_NAME
 
 from .families import StackedUNets
 
-ONNX_NAME = "model.onnx"
-PERMISSIVE_LICENSES = ("CC0-1.0", "CC-BY-3.0", "CC-BY-4.0", "MIT", "BSD-3-Clause")
 RELEASE_LICENSE = "CC-BY-4.0"
 
 
-def weights_license(sources: list[dict[str, str]]) -> str:
-    """The licence weights trained on `sources` ({"name", "license"}) can be released under.
+def weights_license(sources: list[dict[str, Any]]) -> str:
+    """The licence weights trained on `sources` ({"name", "license", "permissive"}) can be released under.
 
-    CC-BY-4.0 (attribution, which the CC-BY kits need) when every source is permissive; otherwise
-    the weights carry the copyleft sources' terms and are not for release.
+    CC-BY-4.0 (attribution, which the CC-BY kits need) when every source is permissive (CC0, CC-BY, MIT,
+    BSD); otherwise the weights carry the other sources' terms and are not for release.
     """
-    copyleft = sorted({source["license"] for source in sources if source["license"] not in PERMISSIVE_LICENSES})
-    if not copyleft:
+    others = sorted({source["license"] for source in sources if not source["permissive"]})
+    if not others:
         return RELEASE_LICENSE
-    return "not for release: trained on copyleft kits (" + ", ".join(copyleft) + ")"
+    return "not for release: trained on kits under " + ", ".join(others)
 
 
 def _write_json(document: dict[str, Any], path: Path) -> None:
@@ -74,6 +72,7 @@ def export_weights(model: nn.Module, family: str, model_config: dict[str, Any], 
             export_onnx(model, directory / ONNX_NAME)
             written["onnx"] = str(directory / ONNX_NAME)
     document = {"family": family, "model_config": model_config, "stems": list(STEMS), "weights": WEIGHTS_NAME,
+                **({"onnx": ONNX_NAME} if "onnx" in written else {}),
                 "sample_rate": 44100, "n_fft": 4096, "hop_length": 1024, **metadata}
     _write_json(document, directory / CONFIG_NAME)
     written["config"] = str(directory / CONFIG_NAME)

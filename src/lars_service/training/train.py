@@ -9,11 +9,11 @@ from typing import Any
 import torch
 
 from lars_service.larsnet.compact import CompactConfig
+from lars_service.synthesis.dataset import SyntheticDrums, load_kits
 
 from .export import export_weights, weights_license
 from .families import build_model, load_initial
 from .solver import BEST_NAME, CHECKPOINT_NAME, ProgressCallback, Solver, SolverSettings
-from .standin_data import SyntheticDrums, load_kits
 from .validate import validation_clips
 
 VALIDATION_SEED = 1_000_003
@@ -50,8 +50,14 @@ class TrainRequest:
     model: CompactConfig = field(default_factory=CompactConfig)
 
 
-def _sources(kits: list) -> list[dict[str, str]]:
-    return [{"name": kit.name, "license": kit.license} for kit in kits]
+def _sources(kits: list) -> list[dict[str, Any]]:
+    """One entry per source the kits come from (a SoundFont gives many kits): source, licence, attribution."""
+    sources: dict[str, dict[str, Any]] = {}
+    for kit in kits:
+        name = kit.source if kit.source != "user" else kit.name
+        sources.setdefault(name, {"name": name, "license": kit.license, "permissive": kit.permissive,
+                                  "attribution": kit.attribution})
+    return list(sources.values())
 
 
 def train(request: TrainRequest, progress: ProgressCallback | None = None) -> dict[str, Any]:
