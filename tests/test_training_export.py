@@ -77,3 +77,19 @@ def test_onnx_export_computes_the_torch_masks(tmp_path: Path) -> None:
     magnitude = torch.rand(2, 2, BINS, 45) * 30  # other batch and frame counts than the export example
     masks = session.run(None, {"magnitude": magnitude.numpy()})[0]
     np.testing.assert_allclose(masks, model(magnitude).detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime is needed to run the shipped ONNX file")
+def test_shipped_onnx_file_computes_what_the_shipped_safetensors_do() -> None:
+    from lars_service.larsnet.compact_weights import default_open_weights_dir
+    from lars_service.runtime.mask_models import five_head_model
+
+    directory = default_open_weights_dir()
+    model = load_compact_model(read_compact_weights(directory, "torch"))
+    onnx_model = five_head_model(read_compact_weights(directory, "onnx").weights_path)
+    assert onnx_model.stems == STEMS and onnx_model.bins == BINS
+    magnitude = torch.rand(1, 2, BINS, 40) * 20
+    masks = onnx_model.masks(magnitude.numpy())
+    expected = model(magnitude).detach().numpy()
+    for index, stem in enumerate(STEMS):
+        np.testing.assert_allclose(masks[stem], expected[:, index], atol=2e-5)

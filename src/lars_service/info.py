@@ -12,7 +12,7 @@ from .runtime.choice import PACKAGES, installed, resolve_runtime
 
 def service_info(models_dir: str | None = None) -> dict[str, Any]:
     """Version, each processor and whether it is usable (with the reason), devices, runtimes, models directory, the
-    official weights found, and the open weights (`open_weights`: path, found, name, version, license, sha256).
+    official weights found, and the open weights (`open_weights`: path, found, name, version, license, files: sha256 each).
 
     `runtime` is the runtime `separate --runtime auto` uses on the first device `--device auto` picks (null when
     none is installed); `runtimes` says per runtime whether it is installed, and its package's version.
