@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
 import soundfile
 
 from lars_service.larsnet.compact_weights import default_open_weights_dir
@@ -45,18 +46,19 @@ def test_train_rejects_bad_options_with_the_json_error(tmp_path: Path, data_home
     assert result.document["error"] == "InvalidOption" and "--steps" in result.document["message"]
 
 
-def test_shipped_open_weights_separate_through_the_cli(tmp_path: Path, data_home: Path) -> None:
+@pytest.mark.parametrize(("runtime", "model_file"), [("onnx", "model.onnx"), ("torch", "model.safetensors")])
+def test_shipped_open_weights_separate_through_the_cli(runtime: str, model_file: str, tmp_path: Path, data_home: Path) -> None:
     clip = drum_clip(tmp_path / "drums.wav", 3.0)
     result = run_cli("separate", "--input", str(clip), "--output-dir", str(tmp_path / "out"), "--processor", "larsnet-open",
-                     data_home=data_home)
+                     "--runtime", runtime, data_home=data_home)
     assert result.returncode == 0, result.stderr
     document = result.document
-    assert document["processor"] == "larsnet-open"
+    assert (document["processor"], document["runtime"]) == ("larsnet-open", runtime)
     shipped = default_open_weights_dir()
     config = json.loads((shipped / "config.json").read_text())
     assert document["weights"] == {
         "name": config["name"], "version": config["version"], "license": "CC-BY-4.0",
-        "sha256": hashlib.sha256((shipped / "model.safetensors").read_bytes()).hexdigest(), "official": False,
+        "sha256": hashlib.sha256((shipped / model_file).read_bytes()).hexdigest(), "official": False,
     }
     mixture, _ = soundfile.read(clip, dtype="float32")
     stems = [soundfile.read(document["stems"][stem], dtype="float32")[0] for stem in STEMS]
