@@ -82,3 +82,15 @@ def test_placeholder_results_carry_no_weights(tmp_path: Path, data_home: Path) -
     result = run_cli("separate", "--input", str(clip), "--output-dir", str(tmp_path / "out"), "--processor", "placeholder",
                      data_home=data_home)
     assert result.returncode == 0 and result.document["weights"] is None
+
+
+def test_bf16_runs_the_open_weights_on_torch_and_is_refused_elsewhere(tmp_path: Path, data_home: Path) -> None:
+    clip = drum_clip(tmp_path / "drums.wav", 2.0)
+    result = run_cli("separate", "--input", str(clip), "--output-dir", str(tmp_path / "bf16"), "--processor", "larsnet-open",
+                     "--precision", "bf16", "--stems", "kick", data_home=data_home)
+    assert result.returncode == 0, result.stderr
+    assert (result.document["runtime"], list(result.document["stems"])) == ("torch", ["kick"])
+    refused = run_cli("separate", "--input", str(clip), "--output-dir", str(tmp_path / "no"), "--precision", "bf16",
+                      data_home=data_home)
+    assert refused.returncode == 2 and refused.document["error"] == "InvalidOption"
+    assert "--processor larsnet-open" in refused.document["message"]

@@ -43,7 +43,7 @@ class ProcessorCache:
 
     def processor(self, request: SeparationRequest, device: str) -> tuple[Processor, list[str]]:
         """`processors.load_processor`, loaded once per configuration; returns (processor, passed-over warnings)."""
-        key = (request.processor, device, request.models_dir, request.stems, request.wiener_exponent,
+        key = (request.processor, device, request.models_dir, request.stems, request.wiener_exponent, request.precision,
                request.drum_isolation, request.runtime)
         if key not in self._processors:
             from .processors import load_processor

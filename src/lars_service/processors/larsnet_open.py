@@ -41,7 +41,7 @@ class LarsNetOpenProcessor(Processor):
                 from lars_service.larsnet.mask_models import CompactMasks
 
                 self.separator = larsnet.Separator(None, request.stems, wiener_exponent=request.wiener_exponent, device=device,
-                                                   mask_model=CompactMasks(load_compact_model(weights), device))
+                                                   mask_model=CompactMasks(load_compact_model(weights), device, request.precision))
         except larsnet.LarsNetError as error:
             raise ProcessorUnavailableError(str(error), weights_dir=str(directory)) from error
         self.sample_rate = self.separator.sample_rate
