@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "preferred when present (default: $LARS_MODELS_DIR, "
                           "then the user data directory, then larsnet/pretrained_larsnet_models beside the code)")
     separate.add_argument("--processor", choices=PROCESSORS, default="auto",
-                          help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "
-                          "larsnet-open runs the service's own open weights (CC-BY-4.0); "
+                          help="auto tries larsnet (official weights), then larsnet-open (the service's own open weights, "
+                          "CC BY 4.0), then demucs-filter, then placeholder, and says why in warnings; "
                           "an explicit choice never falls back (default: auto)")
     separate.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
                           help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "

@@ -22,7 +22,7 @@ def service_info(models_dir: str | None = None) -> dict[str, Any]:
     from lars_service.larsnet.config import load_config
     from lars_service.larsnet.checkpoints import weights_file
 
-    from .processors import REGISTRY
+    from .processors import CHAIN
     from .request import SeparationRequest
 
     directory, source = resolve_models_dir(models_dir)
@@ -33,7 +33,7 @@ def service_info(models_dir: str | None = None) -> dict[str, Any]:
         processor="auto",
     )
     processors = []
-    for processor_class in REGISTRY.values():
+    for processor_class in CHAIN:
         reason = processor_class.unavailable_reason(probe_request)
         processors.append({"name": processor_class.name, "usable": reason is None, "reason": reason})
     devices = available_devices()

@@ -1,7 +1,8 @@
-"""The processor chain: larsnet, then demucs-filter, then placeholder, each passed over with a reason.
+"""The processor chain: larsnet (official weights), then larsnet-open (our open weights), then demucs-filter,
+then placeholder, each passed over with a reason.
 
-`larsnet-open` (our open weights) is selectable by name; it is not in the `auto` chain because its
-shipped weights do not yet beat NMFD on the held-out kits (README, "Shipped weights").
+larsnet-open comes before demucs-filter because its shipped weights beat NMFD on held-out kits (mean SDR
+5.34 against 2.63 dB, no stem more than 1 dB below; README, "Shipped open weights").
 """
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from .larsnet import LarsNetProcessor
 from .larsnet_open import LarsNetOpenProcessor
 from .placeholder import PlaceholderProcessor
 
-CHAIN: tuple[type[Processor], ...] = (LarsNetProcessor, DemucsFilterProcessor, PlaceholderProcessor)
-REGISTRY = {processor.name: processor for processor in (LarsNetProcessor, LarsNetOpenProcessor, DemucsFilterProcessor,
-                                                         PlaceholderProcessor)}
+CHAIN: tuple[type[Processor], ...] = (LarsNetProcessor, LarsNetOpenProcessor, DemucsFilterProcessor, PlaceholderProcessor)
+REGISTRY = {processor.name: processor for processor in CHAIN}
 
 
 def load_processor(request: SeparationRequest, device: str) -> tuple[Processor, list[str]]:
