@@ -27,10 +27,7 @@ class LarsNetProcessor(Processor):
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
         super().__init__(request, device)
-        runtime, reason = resolve_runtime(request.runtime, device)
-        if runtime is None:
-            raise ProcessorUnavailableError(f"larsnet cannot run: {reason}", processor=self.name, runtime=request.runtime)
-        self.runtime = runtime
+        self.runtime = runtime = chosen_runtime(self.name, request, device)
         try:
             if runtime == "onnx":
                 from ..runtime.onnx_separator import OnnxSeparator
@@ -68,6 +65,18 @@ class LarsNetProcessor(Processor):
 
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
         return stream_separator(self.separator, self.runtime, source, progress)
+
+
+def chosen_runtime(processor: str, request: SeparationRequest, device: str) -> str:
+    """The runtime a LarsNet-family processor runs on ("onnx" or "torch").
+
+    Raises:
+        ProcessorUnavailableError: no runtime can run the request, with the fix.
+    """
+    runtime, reason = resolve_runtime(request.runtime, device)
+    if runtime is None:
+        raise ProcessorUnavailableError(f"{processor} cannot run: {reason}", processor=processor, runtime=request.runtime)
+    return runtime
 
 
 def stream_separator(separator: Any, runtime: str, source: ModelInput, progress: ProgressCallback | None) -> StemChunks:

@@ -7,9 +7,8 @@ from lars_service.larsnet.compact_weights import default_open_weights_dir, missi
 from ..audio import ModelInput
 from ..errors import ProcessorUnavailableError
 from ..request import SeparationRequest
-from ..runtime.choice import resolve_runtime
 from .base import ProgressCallback, Processor, StemChunks
-from .larsnet import stream_separator
+from .larsnet import chosen_runtime, stream_separator
 
 
 class LarsNetOpenProcessor(Processor):
@@ -23,10 +22,7 @@ class LarsNetOpenProcessor(Processor):
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
         super().__init__(request, device)
-        runtime, reason = resolve_runtime(request.runtime, device)
-        if runtime is None:
-            raise ProcessorUnavailableError(f"{self.name} cannot run: {reason}", processor=self.name, runtime=request.runtime)
-        self.runtime = runtime
+        self.runtime = runtime = chosen_runtime(self.name, request, device)
         directory = default_open_weights_dir()
         try:
             weights = read_compact_weights(directory, runtime)
