@@ -208,7 +208,7 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--workers", type=int, default=1, help="data-synthesis worker processes; 0: in the training process (default 1)")
     train.add_argument("--hidden", type=int, default=256, help="compact model: trunk channels (default 256)")
     train.add_argument("--blocks", type=int, default=8, help="compact model: residual blocks (default 8)")
-    train.add_argument("--bands", type=int, default=96, help="compact model: mel bands (default 96)")
+    train.add_argument("--bands", type=int, default=128, help="compact model: mel bands (default 128, as the shipped weights)")
     _add_common(train, default_progress="text")
     train.set_defaults(handler=_run_train)
 

@@ -48,7 +48,7 @@ class CompactConfig:
         kernel_size: temporal kernel of each block's dilated convolution.
     """
 
-    bands: int = 96
+    bands: int = 128
     hidden: int = 256
     blocks: int = 8
     dilation_cycle: int = 4
