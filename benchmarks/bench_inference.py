@@ -218,12 +218,12 @@ def section_speed(models: Path, device: str) -> None:
     row("ours, torch runtime: streamed, inference U-Net, channels-last", best_time(lambda: separator.separate(audio), device))
     if device == "cpu":
         row("  lever off: glibc's default allocator (freed blocks unmapped, faulted in again)", time_in_fresh_process("ours", models))
-        fast_unets = separator.unets
-        separator.unets = {stem: InferenceUNet(unet, channels_last=False).eval() for stem, unet in load_unets(models, STEMS, config).items()}
+        fast_unets = separator.mask_model.unets
+        separator.mask_model.unets = {stem: InferenceUNet(unet, channels_last=False).eval() for stem, unet in load_unets(models, STEMS, config).items()}
         row("  lever off: NCHW instead of channels-last", best_time(lambda: separator.separate(audio), device))
-        separator.unets = load_unets(models, STEMS, config)
+        separator.mask_model.unets = load_unets(models, STEMS, config)
         row("  lever off: reference U-Net module (no folded norms, NCHW)", best_time(lambda: separator.separate(audio), device))
-        separator.unets = fast_unets
+        separator.mask_model.unets = fast_unets
         for segments_per_block in (2, 6):
             separator.block_frames = 512 * segments_per_block
             row(f"  {segments_per_block} segments per block instead of 1", best_time(lambda: separator.separate(audio), device))

@@ -66,14 +66,12 @@ def test_info_install_status_and_fallback_without_torch(torch_blocker: str, tmp_
     usable = {processor["name"]: processor for processor in info["processors"]}
     assert usable["demucs-filter"]["usable"] is False and "lars-service[torch]" in usable["demucs-filter"]["reason"]
 
-    # without weights and without torch, auto falls back to the placeholder and says why for each processor
+    # without the official weights and without torch, auto runs our open weights on ONNX Runtime and says why
     fallback = run_without_torch("separate", "-i", str(GOLDEN / "short_0s5.wav"), "-o", str(tmp_path / "fallback"),
                                  pythonpath=torch_blocker, data_home=data_home)
     assert fallback.returncode == 0, fallback.document
-    assert (fallback.document["processor"], fallback.document["runtime"]) == ("placeholder", "numpy")
+    assert (fallback.document["processor"], fallback.document["runtime"]) == ("larsnet-open", "onnx")
     assert any(warning.startswith("larsnet passed over: LarsNet weights missing") for warning in fallback.document["warnings"])
-    assert any(warning.startswith("demucs-filter passed over: the torch runtime is not installed")
-               for warning in fallback.document["warnings"])
 
     installed = run_without_torch("models", "install", str(GOLDEN_MODELS), "--allow-unverified", "--progress", "none",
                                   pythonpath=torch_blocker, data_home=data_home)

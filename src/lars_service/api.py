@@ -45,7 +45,7 @@ class ProcessorCache:
 
     def processor(self, request: SeparationRequest, device: str) -> tuple[Processor, list[str]]:
         """`processors.load_processor`, loaded once per configuration; returns (processor, passed-over warnings)."""
-        key = (request.processor, device, request.models_dir, request.stems, request.wiener_exponent,
+        key = (request.processor, device, request.models_dir, request.stems, request.wiener_exponent, request.precision,
                request.drum_isolation, request.runtime)
         if key not in self._processors:
             from .processors import load_processor
@@ -68,7 +68,8 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
             `--skip-existing` and batch re-runs can skip this input.
 
     Returns:
-        The success document: version, model, backend, processor, runtime, processor_details, stems {stem: absolute path},
+        The success document: version, model, backend, processor, runtime, processor_details, weights (which
+        weights ran, or None), stems {stem: absolute path},
         wiener_filter, wiener_exponent, output_format, bit_depth, sample_rate, processing_time,
         timings {imports, load, compute} in seconds (runtime and processor code and device probing;
         processor and weights loading; decoding, separating and writing), input {path, sample_rate, channels, duration}, warnings.
@@ -129,6 +130,7 @@ def _separate(request: SeparationRequest, progress: ProgressCallback, processors
                 "processor": processor.name,
                 "runtime": processor.runtime,
                 "processor_details": processor.details,
+                "weights": processor.weights,
                 "stems": {stem: str(path) for stem, path in paths.items()},
                 "wiener_filter": processor.wiener_applied,
                 "wiener_exponent": request.wiener_exponent if processor.wiener_applied else None,

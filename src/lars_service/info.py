@@ -11,12 +11,14 @@ from .runtime.choice import PACKAGES, installed, resolve_runtime
 
 
 def service_info(models_dir: str | None = None) -> dict[str, Any]:
-    """Version, each processor and whether it is usable (with the reason), devices, runtimes, models directory, weights found.
+    """Version, each processor and whether it is usable (with the reason), devices, runtimes, models directory, the
+    official weights found, and the open weights (`open_weights`: path, found, name, version, license, files: sha256 each).
 
     `runtime` is the runtime `separate --runtime auto` uses on the first device `--device auto` picks (null when
     none is installed); `runtimes` says per runtime whether it is installed, and its package's version.
     """
     from lars_service import larsnet
+    from lars_service.larsnet.compact_weights import open_weights_status
     from lars_service.larsnet.config import load_config
     from lars_service.larsnet.checkpoints import weights_file
 
@@ -47,6 +49,7 @@ def service_info(models_dir: str | None = None) -> dict[str, Any]:
             stem: {"path": str(weights_file(directory, stem, config)), "found": weights_file(directory, stem, config).is_file()}
             for stem in larsnet.STEMS
         },
+        "open_weights": open_weights_status(),
     }
 
 

@@ -14,6 +14,7 @@ import torch
 from .config import STEMS, LarsNetConfig, load_config, select_stems
 from .filtering import alpha_wiener_gains
 from .inference import PRECISIONS, InferenceUNet
+from .mask_models import MaskModel, UNetMasks
 from .streaming import Block, BlockPlan, ProgressCallback, stream_blocks
 from .transforms import N_FFT, fold, hann_window, overlap_add, stft, unfold
 from .weights import load_unets
@@ -26,7 +27,8 @@ class Separator:
     """LarsNet built once, then called on waveforms.
 
     Args:
-        models_dir: directory laid out as `<dir>/<stem>/pretrained_<stem>_unet.pth`.
+        models_dir: directory laid out as `<dir>/<stem>/pretrained_<stem>_unet.pth` (the official
+            family); ignored when `mask_model` is given.
         stems: stems to return, a subset of STEMS.
         wiener_exponent: None for plain masking; alpha > 0 for alpha-Wiener filtering (then all
             five U-Nets run, whichever stems are returned).
@@ -35,6 +37,8 @@ class Separator:
         segments_per_block: 512-frame segments processed per block; memory grows with it. Default:
             1 on the CPU (larger blocks are no faster there), 8 on a GPU (batches keep it busy).
         precision: "fp32" (exact), or "bf16" / "fp16" for the U-Nets (faster where the hardware has them).
+        mask_model: another model family behind the same interface (`mask_models.MaskModel`, e.g.
+            `CompactMasks`); it must predict every stem the separation needs.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class Separator:
         config: LarsNetConfig | None = None,
         segments_per_block: int | None = None,
         precision: str = "fp32",
+        mask_model: MaskModel | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision}")
@@ -55,14 +60,18 @@ class Separator:
         self.wiener_exponent = wiener_exponent
         self.device = torch.device(device)
         self.precision = precision
-        self.unets = {
-            stem: InferenceUNet(unet, precision).to(self.device).eval()
-            for stem, unet in load_unets(Path(models_dir), self.model_stems, self.config).items()
-        }
-        frames_per_segment = {self.config.segment_frames[stem] for stem in self.model_stems}
-        if len(frames_per_segment) != 1:
-            raise ValueError("all U-Nets must use the same segment length T")
-        self.segment_frames = frames_per_segment.pop()
+        if mask_model is None:
+            frames_per_segment = {self.config.segment_frames[stem] for stem in self.model_stems}
+            if len(frames_per_segment) != 1:
+                raise ValueError("all U-Nets must use the same segment length T")
+            unets = load_unets(Path(models_dir), self.model_stems, self.config)
+            mask_model = UNetMasks({stem: InferenceUNet(unet, precision).to(self.device).eval() for stem, unet in unets.items()},
+                                   frames_per_segment.pop())
+        elif not set(self.model_stems) <= set(mask_model.stems):
+            raise ValueError(f"the mask model predicts {', '.join(mask_model.stems)}; this separation needs "
+                             f"{', '.join(self.model_stems)}")
+        self.mask_model = mask_model
+        self.segment_frames = mask_model.segment_frames
         if segments_per_block is None:
             segments_per_block = 1 if self.device.type == "cpu" else 8
         self.block_frames = self.segment_frames * segments_per_block
@@ -144,7 +153,8 @@ class Separator:
         """
         frames = magnitude.shape[-1]
         segments = fold(magnitude, self.segment_frames)
-        masks = {stem: unfold(self.unets[stem](segments), frames) for stem in self.model_stems}
+        all_masks = self.mask_model(segments)  # (segments, len(mask_model.stems), 2, F, T)
+        masks = {stem: unfold(all_masks[:, index], frames) for index, stem in enumerate(self.mask_model.stems)}
         if self.wiener_exponent is None:
             return torch.stack([masks[stem] for stem in self.stems])
         estimates = torch.stack([masks[stem] * magnitude for stem in STEMS])

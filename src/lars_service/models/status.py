@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from lars_service.larsnet import STEMS
+from lars_service.larsnet.compact_weights import open_weights_status
 from lars_service.larsnet.config import load_config
 from lars_service.larsnet.checkpoints import safetensors_path, weights_file
 
@@ -19,7 +20,8 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
     Returns:
         {models_dir {path, source, exists}, resolution_order [{source, path, applies}], license {name, url}, manifest {path, source, installed_at} or None,
          stems {stem: {checkpoint {path, found, size, sha256, official, hash_cached}, safetensors {path, found,
-         size, official, converted_from_checkpoint}, loads_from}}, complete, verified}.
+         size, official, converted_from_checkpoint}, loads_from}}, complete, verified, open_weights (the service's own
+         weights, which `larsnet-open` runs: path, found, name, version, license, sha256, official false)}.
         A checkpoint's sha256 comes from the manifest while the file has the size and mtime recorded there
         (`hash_cached` true), else it is computed. `official` of a safetensors file is that of the checkpoint
         it was converted from, None when the manifest does not say.
@@ -43,6 +45,7 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
         "stems": stems,
         "complete": all(status["loads_from"] for status in stems.values()),
         "verified": all(status["checkpoint"]["official"] for status in stems.values()),
+        "open_weights": open_weights_status(),
     }
 
 

@@ -1,4 +1,9 @@
-"""The processor chain: larsnet, then demucs-filter, then placeholder, each passed over with a reason."""
+"""The processor chain: larsnet (official weights), then larsnet-open (our open weights), then demucs-filter,
+then placeholder, each passed over with a reason.
+
+larsnet-open comes before demucs-filter because its shipped weights beat NMFD on held-out kits (mean SDR
+5.34 against 2.63 dB, no stem more than 1 dB below; README, "Shipped open weights").
+"""
 from __future__ import annotations
 
 from ..errors import ProcessorUnavailableError
@@ -6,9 +11,10 @@ from ..request import SeparationRequest
 from .base import Processor
 from .demucs_filter import DemucsFilterProcessor
 from .larsnet import LarsNetProcessor
+from .larsnet_open import LarsNetOpenProcessor
 from .placeholder import PlaceholderProcessor
 
-CHAIN: tuple[type[Processor], ...] = (LarsNetProcessor, DemucsFilterProcessor, PlaceholderProcessor)
+CHAIN: tuple[type[Processor], ...] = (LarsNetProcessor, LarsNetOpenProcessor, DemucsFilterProcessor, PlaceholderProcessor)
 REGISTRY = {processor.name: processor for processor in CHAIN}
 
 

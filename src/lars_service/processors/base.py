@@ -30,6 +30,8 @@ class Processor(ABC):
         details: processor-specific facts for the result's `processor_details` (e.g. whether a stage ran).
         runtime: what computes the separation: "onnx" or "torch" (LarsNet), "torch" (demucs-filter),
             "numpy" (placeholder); the result's `runtime`.
+        weights: the result's `weights` object, {"name", "version", "license", "sha256", "official"}, or None
+            for processors without learned weights.
     """
 
     name: ClassVar[str]
@@ -42,6 +44,7 @@ class Processor(ABC):
         self.wiener_applied = False
         self.notes: list[str] = []
         self.details: dict[str, Any] = {}
+        self.weights: dict[str, Any] | None = None
 
     @classmethod
     def unavailable_reason(cls, request: SeparationRequest) -> str | None:

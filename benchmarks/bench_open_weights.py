@@ -1,0 +1,130 @@
+"""Our open weights (compact family) on drum kits they never heard: quality, speed, bf16.
+
+Prints three tables:
+1. Quality on the held-out kits (exadrums Default, Hydrogen ColomboAcousticDrumkit; never trained on):
+   per-stem and mean SDR of the open weights (through the service's Separator, block-streamed), of NMFD
+   (the demucs-filter fallback) and of the ideal ratio mask (the bound for any masking model), over
+   clips other than those the training validated on.
+2. Speed: the open weights against the official five U-Nets (golden fixture checkpoints: the official
+   architecture and cost), both through the Separator over 60 s of audio, seconds and real-time factor.
+3. bf16 against fp32 for the open weights: the SDR change against the true stems on the same clips.
+
+Run from the repository root:  .venv/bin/python benchmarks/bench_open_weights.py [--clips N] [--seconds S]
+[--weights DIR] [--sections quality,speed,bf16]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "src"))
+
+from lars_service.evaluation.baselines import ideal_ratio_mask  # noqa: E402
+from lars_service.evaluation.metrics import average_results, evaluate, format_table  # noqa: E402
+from lars_service.fallback.nmfd import separate_drums  # noqa: E402
+from lars_service.larsnet import STEMS, Separator  # noqa: E402
+from lars_service.larsnet.compact_weights import default_open_weights_dir, load_compact_model, read_compact_weights  # noqa: E402
+from lars_service.larsnet.mask_models import CompactMasks  # noqa: E402
+from lars_service.synthesis.dataset import SyntheticDrums, load_kits  # noqa: E402
+
+GOLDEN_MODELS = REPO_ROOT.parent / "shared" / "fixtures" / "larsnet_golden" / "pretrained_larsnet_models"
+#: other clips than training's validation (seed 1_000_003)
+BENCHMARK_SEED = 2_000_029
+SPEED_SECONDS = 60.0
+THREADS = 2
+
+
+def heldout_clips(count: int, seconds: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(mixture (2, n), stems (5, 2, n)) grooves from the held-out kits only, without augmentation."""
+    data = SyntheticDrums(load_kits("heldout"), seed=BENCHMARK_SEED, crop_seconds=seconds, examples_per_epoch=count,
+                          augment=False)
+    return [data[index] for index in range(count)]
+
+
+def open_separator(weights_dir: Path, precision: str = "fp32") -> Separator:
+    model = load_compact_model(read_compact_weights(weights_dir))
+    return Separator(None, STEMS, mask_model=CompactMasks(model, torch.device("cpu"), precision))
+
+
+def quality(clips: list, weights_dir: Path) -> dict[str, dict]:
+    """Average scores of ours, NMFD and the ideal ratio mask over the clips."""
+    ours = open_separator(weights_dir)
+    methods = {
+        "open weights": lambda mixture, stems: ours.separate(mixture),
+        "nmfd": lambda mixture, stems: separate_drums(mixture, 44100),
+        "ideal_ratio_mask": lambda mixture, stems: ideal_ratio_mask(dict(zip(STEMS, stems)), mixture),
+    }
+    return {name: average_results([evaluate(dict(zip(STEMS, stems)), separate(mixture, stems)) for mixture, stems in clips])
+            for name, separate in methods.items()}
+
+
+def best_time(function, repeats: int = 2) -> float:
+    function()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def speed(weights_dir: Path) -> list[tuple[str, float]]:
+    audio = (np.random.default_rng(0).standard_normal((2, int(SPEED_SECONDS * 44100))) * 0.1).astype(np.float32)
+    rows = [("open weights (compact, fp32)", best_time(lambda: open_separator(weights_dir).separate(audio)))]
+    rows.append(("open weights (compact, bf16)", best_time(lambda: open_separator(weights_dir, "bf16").separate(audio))))
+    if GOLDEN_MODELS.is_dir():
+        official = Separator(GOLDEN_MODELS, STEMS)
+        rows.append(("official five U-Nets (fp32)", best_time(lambda: official.separate(audio), repeats=1)))
+    return rows
+
+
+def bf16_change(clips: list, weights_dir: Path) -> dict[str, dict]:
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        separator = open_separator(weights_dir, precision)
+        scores[precision] = average_results([evaluate(dict(zip(STEMS, stems)), separator.separate(mixture))
+                                             for mixture, stems in clips])
+    return scores
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=12, help="held-out clips (default 12)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each clip (default 10)")
+    parser.add_argument("--weights", type=Path, default=default_open_weights_dir(), help="compact weights directory")
+    parser.add_argument("--sections", default="quality,speed,bf16")
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    sections = set(args.sections.split(","))
+    weights = read_compact_weights(args.weights)
+    print(f"weights: {weights.document['name']} {weights.document['version']} ({weights.sha256[:12]}), "
+          f"torch {torch.__version__}, {THREADS} threads")
+    clips = heldout_clips(args.clips, args.seconds) if sections & {"quality", "bf16"} else []
+    if "quality" in sections:
+        print(f"\n== quality: held-out kits, {args.clips} clips x {args.seconds:g} s, SDR (dB) ==")
+        print(format_table(quality(clips, args.weights), metric="sdr"))
+    if "speed" in sections:
+        print(f"\n== speed: {SPEED_SECONDS:g} s of stereo audio through the Separator, best of 2 ==")
+        print(f"{'model':36s} {'seconds':>8s} {'x real time':>12s}")
+        for name, seconds in speed(args.weights):
+            print(f"{name:36s} {seconds:8.2f} {SPEED_SECONDS / seconds:12.1f}")
+    if "bf16" in sections:
+        scores = bf16_change(clips, args.weights)
+        print(f"\n== bf16 against fp32 (open weights), SDR (dB) on the same held-out clips ==")
+        print(f"{'stem':10s} {'fp32':>8s} {'bf16':>8s} {'change':>8s}")
+        for stem in (*STEMS, "mean"):
+            fp32 = scores["fp32"]["mean" if stem == "mean" else "stems"]
+            bf16 = scores["bf16"]["mean" if stem == "mean" else "stems"]
+            fp32, bf16 = (fp32["sdr"], bf16["sdr"]) if stem == "mean" else (fp32[stem]["sdr"], bf16[stem]["sdr"])
+            print(f"{stem:10s} {fp32:8.2f} {bf16:8.2f} {bf16 - fp32:+8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
