@@ -27,8 +27,6 @@ from .sources import SELECTIONS, SOURCES_BY_ID
 PREROLL_SECONDS = 1.0  # the groove starts this long before the crop, so earlier hits ring into it
 MIX_KITS_PROBABILITY = 0.3
 MIDI_SHARE = 0.5  # of examples that play the user's MIDI grooves, when given
-# Stem levels before the per-stem gain: one-shots are peak-normalised, hats and cymbals sit lower in a mix.
-STEM_LEVELS = np.array([1.0, 0.9, 0.8, 0.45, 0.5], dtype=np.float32)[:, None, None]
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,7 @@ class SyntheticDrums:
         effects = draw_effects(rng, len(STEMS)) if self.augment else None
         drumset = assemble_drumset(self.kits, rng, mix_kits=mix_kits, vary=self.augment,
                                    **({"equalisers": effects.equalisers} if effects else {}))
-        stems = render_hits(groove.hits, drumset, n, start_seconds=PREROLL_SECONDS) * STEM_LEVELS
+        stems = render_hits(groove.hits, drumset, n, start_seconds=PREROLL_SECONDS)
         if effects is not None:
             stems = apply_effects(stems, effects, rng)
         peak = float(np.abs(mixture_of(stems)).max())

@@ -108,10 +108,10 @@ def _choose(options: tuple[tuple[str, str, float], ...], rng: np.random.Generato
 def _fill(steps_per_bar: int, steps_per_beat: int, rng: np.random.Generator) -> list[tuple[int, str, str, float]]:
     """A fill over the last one or two beats (sometimes the whole bar): toms from high to floor, some
     snare, as (step, stem, articulation, velocity)."""
-    beats = int(rng.choice([1, 2, 2, 4]))
+    beats = int(rng.choice([1, 1, 1, 2, 2, 4]))
     first = steps_per_bar - beats * steps_per_beat
     toms = ["high", "mid", "low", "floor"][int(rng.integers(0, 2)):]
-    density = int(rng.choice([1, 1, 2])) if steps_per_beat == 4 else 1
+    density = int(rng.choice([1, 2, 2])) if steps_per_beat == 4 else 1
     steps = list(range(first, steps_per_bar, density))
     hits = []
     for index, step in enumerate(steps):
@@ -119,7 +119,7 @@ def _fill(steps_per_bar: int, steps_per_beat: int, rng: np.random.Generator) -> 
             hits.append((step, "snare", "snare", float(rng.uniform(0.6, 0.95))))
         else:
             position = min(index * len(toms) // len(steps), len(toms) - 1)
-            hits.append((step, "toms", toms[position], float(rng.uniform(0.65, 1.0))))
+            hits.append((step, "toms", toms[position], float(rng.uniform(0.55, 0.95))))
     if rng.random() < 0.5:
         hits.append((steps[-1], "kick", "kick", float(rng.uniform(0.7, 1.0))))
     return hits

@@ -167,8 +167,15 @@ def _debian_license(package: str) -> str:
     path = Path("/usr/share/doc") / package / "copyright"
     if not path.is_file():
         return ""
-    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.startswith("License:")]
-    return f"{path}: " + "; ".join(dict.fromkeys(lines)) if lines else ""
+    lines = path.read_text(errors="replace").splitlines()
+
+    def text_of(index: int) -> str:  # the field's value, else its first continuation lines
+        value = lines[index][len("License:"):].strip()
+        continuation = [line.strip() for line in lines[index + 1:index + 6] if line.strip()]
+        return value or " ".join(continuation[:3])
+
+    licences = [text_of(index) for index, line in enumerate(lines) if line.startswith("License:")]
+    return f"{path}: License: " + "; ".join(dict.fromkeys(licences)) if licences else ""
 
 
 def _kit(name: str, source: Source | None, evidence: str, attribution: str, path: Path,
