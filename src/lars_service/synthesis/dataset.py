@@ -89,13 +89,14 @@ class SyntheticDrums:
         """The example at `index` with its groove, kits and effects."""
         rng = np.random.default_rng([self.seed, index])
         n = int(round(self.crop_seconds * self.sample_rate))
+        preroll = int(round(PREROLL_SECONDS * self.sample_rate))
         if self.midi_grooves and rng.random() < MIDI_SHARE:
             groove = _window(self.midi_grooves[int(rng.integers(len(self.midi_grooves)))], PREROLL_SECONDS + self.crop_seconds, rng)
         else:
             groove = generate_groove(rng, PREROLL_SECONDS + self.crop_seconds)
         mix_kits = self.augment and rng.random() < MIX_KITS_PROBABILITY
         effects = draw_effects(rng, len(STEMS)) if self.augment else None
-        drumset = assemble_drumset(self.kits, rng, mix_kits=mix_kits, vary=self.augment,
+        drumset = assemble_drumset(self.kits, rng, mix_kits=mix_kits, vary=self.augment, max_samples=n + preroll,
                                    **({"equalisers": effects.equalisers} if effects else {}))
         stems = render_hits(groove.hits, drumset, n, start_seconds=PREROLL_SECONDS)
         if effects is not None:
