@@ -144,3 +144,11 @@ def test_heldout_selection_is_the_two_acoustic_validation_kits():
     kits = load_kits("heldout")
     assert [kit.name for kit in kits] == ["exadrums-default", "hydrogen:ColomboAcousticDrumkit"]
     assert all(all(kit.samples[stem] for stem in STEMS) for kit in kits)
+
+
+@needs_hydrogen
+def test_hydrogen_layer_pitch_retunes_the_sample():
+    colombo = load_hydrogen_kit(sources.HYDROGEN_DRUMKITS / "ColomboAcousticDrumkit")
+    toms = colombo.pieces("toms")
+    plain, up = toms["tomhi2"][0].audio, toms["tomhi4"][0].audio  # the same file, <pitch> 0.96 and 4.8 semitones
+    assert up.shape[1] == pytest.approx(plain.shape[1] * 2 ** ((0.96 - 4.8) / 12), rel=0.02)
