@@ -1,7 +1,7 @@
 """Speed and balance of the synthetic drum set (lars_service.synthesis).
 
-Prints: the time to load each kit selection (cold, in a fresh process, and again from the in-memory
-cache), the examples per second that one core renders for 3 s crops (CPU time, so other load on the
+Prints: the time to load each kit selection (cold, in a fresh process: wall and CPU seconds; and again
+from the in-memory cache), the examples per second that one core renders for 3 s crops (CPU time, so other load on the
 machine counts less), and the share of crops in which each stem sounds (peak above -60 dBFS).
 
 Run from the repository root:  python benchmarks/bench_synthesis.py [--examples N] [--selection NAME]
@@ -24,15 +24,17 @@ from lars_service.synthesis.dataset import SyntheticDrums, load_kits  # noqa: E4
 SOUNDING = 1e-3
 
 
-def load_time(selection: str) -> tuple[float, float, int]:
-    """(cold seconds in a fresh process, cached seconds, kits) for one selection."""
+def load_time(selection: str) -> tuple[float, float, float, int]:
+    """(cold wall seconds and CPU seconds in a fresh process, cached seconds, kits) for one selection."""
     code = ("import sys, time; sys.path.insert(0, 'src'); from lars_service.synthesis.dataset import load_kits; "
-            f"t = time.perf_counter(); kits = load_kits({selection!r}); print(time.perf_counter() - t, len(kits))")
-    cold, count = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.split()
+            "t, c = time.perf_counter(), time.process_time(); "
+            f"kits = load_kits({selection!r}); print(time.perf_counter() - t, time.process_time() - c, len(kits))")
+    wall, cpu, count = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
+                                      check=True).stdout.split()
     load_kits(selection)
     started = time.perf_counter()
     load_kits(selection)
-    return float(cold), time.perf_counter() - started, int(count)
+    return float(wall), float(cpu), time.perf_counter() - started, int(count)
 
 
 def render_speed(selection: str, examples: int, augment: bool) -> tuple[float, float, np.ndarray]:
@@ -51,10 +53,10 @@ def main() -> None:
     arguments = parser.parse_args()
     selections = arguments.selection or ["permissive", "all", "heldout"]
     print("== loading kits ==")
-    print(f"{'selection':<12} {'kits':>5} {'cold s':>8} {'cached s':>9}")
+    print(f"{'selection':<12} {'kits':>5} {'cold wall s':>12} {'cold CPU s':>11} {'cached s':>9}")
     for selection in selections:
-        cold, cached, count = load_time(selection)
-        print(f"{selection:<12} {count:>5} {cold:>8.2f} {cached:>9.4f}")
+        wall, cpu, cached, count = load_time(selection)
+        print(f"{selection:<12} {count:>5} {wall:>12.2f} {cpu:>11.2f} {cached:>9.4f}")
     print(f"\n== rendering 3 s crops on one core ({arguments.examples} examples) ==")
     print(f"{'selection':<12} {'augment':>8} {'ex/CPU-s':>9} {'ex/wall-s':>10}  " + " ".join(f"{stem:>8}" for stem in STEMS))
     for selection in selections:
