@@ -21,7 +21,8 @@ from .kits import Kit, Sample
 from .stem_map import ARTICULATIONS
 
 TOM_SEMITONES = {"high": 4.0, "mid": 0.0, "low": -4.0, "floor": -8.0}
-MAX_LAYERS = 4
+MAX_LAYERS = 3
+RETUNE_PROBABILITY = 0.7  # of a stem's pieces being retuned when varying (a retuned piece costs a resampling)
 
 # articulation -> (articulations to derive it from, in order, extra semitones, decay seconds or None, gain)
 DERIVED: dict[str, tuple[tuple[str, ...], float, float | None, float]] = {
@@ -108,7 +109,7 @@ def _stem_voices(kit: Kit, stem: str, rng: np.random.Generator, vary: bool, posi
     for layers in kit.pieces(stem).values():
         by_articulation.setdefault(layers[0].articulation, []).append(layers)
     voices: dict[str, Voice] = {}
-    tuning = float(rng.uniform(-1.5, 1.5)) if vary else 0.0
+    tuning = float(rng.uniform(-1.5, 1.5)) if vary and rng.random() < RETUNE_PROBABILITY else 0.0
     for articulation in ARTICULATIONS[stem]:
         semitones, decay_seconds, gain = tuning, None, 1.0
         candidates = by_articulation.get(articulation, [])
@@ -123,7 +124,7 @@ def _stem_voices(kit: Kit, stem: str, rng: np.random.Generator, vary: bool, posi
                 donor = next(iter(by_articulation))
             candidates = by_articulation[donor]
             semitones += extra
-        if stem == "toms" and vary:
+        if stem == "toms" and vary and tuning:
             semitones += float(rng.uniform(-1.0, 1.0))
         layers = candidates[int(rng.integers(len(candidates)))]
         voices[articulation] = Voice(_thin(layers), semitones, decay_seconds, positions[(stem, articulation)], gain,
