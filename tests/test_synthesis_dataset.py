@@ -126,3 +126,17 @@ def test_one_shot_voicing_helpers():
     boost = Equaliser(100.0, 0.0, 5000.0, 6.0, 1000.0, 0.0, 0.5)
     assert boost.response(np.array([15000.0]))[0] == pytest.approx(10 ** (6 / 20), rel=0.05)
     assert [fast_length(n) for n in (7, 100, 220500)] == [8, 100, 221184]
+
+
+def test_user_midi_grooves_play_in_about_half_the_examples(dev_kits):
+    from lars_service.synthesis.grooves import Groove
+
+    hits = tuple(Hit(0.25 * beat, "kick" if beat % 2 == 0 else "snare", "kick" if beat % 2 == 0 else "snare", 0.9) for beat in range(64))
+    groove = Groove(hits, "midi:test.mid", 120.0, 16.0, {"file": "test.mid"})
+    dataset = SyntheticDrums(dev_kits, seed=0, crop_seconds=1.0, examples_per_epoch=20, midi_grooves=[groove])
+    examples = [dataset.example(index) for index in range(20)]
+    from_midi = [example for example in examples if example.groove.style == "midi:test.mid"]
+    assert 4 <= len(from_midi) <= 16
+    for example in from_midi:
+        assert {hit.stem for hit in example.groove.hits} == {"kick", "snare"} and not example.stems[2:].any()
+        np.testing.assert_array_equal(example.stems.sum(0), example.mixture)
