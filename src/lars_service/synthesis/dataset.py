@@ -27,8 +27,6 @@ from .sources import SELECTIONS, SOURCES_BY_ID
 PREROLL_SECONDS = 1.0  # the groove starts this long before the crop, so earlier hits ring into it
 MIX_KITS_PROBABILITY = 0.3
 MIDI_SHARE = 0.5  # of examples that play the user's MIDI grooves, when given
-# Stem levels before the per-stem gain: one-shots are peak-normalised, hats and cymbals sit lower in a mix.
-STEM_LEVELS = np.array([1.0, 0.9, 0.8, 0.45, 0.5], dtype=np.float32)[:, None, None]
 
 
 @dataclass(frozen=True)
@@ -91,15 +89,16 @@ class SyntheticDrums:
         """The example at `index` with its groove, kits and effects."""
         rng = np.random.default_rng([self.seed, index])
         n = int(round(self.crop_seconds * self.sample_rate))
+        preroll = int(round(PREROLL_SECONDS * self.sample_rate))
         if self.midi_grooves and rng.random() < MIDI_SHARE:
             groove = _window(self.midi_grooves[int(rng.integers(len(self.midi_grooves)))], PREROLL_SECONDS + self.crop_seconds, rng)
         else:
             groove = generate_groove(rng, PREROLL_SECONDS + self.crop_seconds)
         mix_kits = self.augment and rng.random() < MIX_KITS_PROBABILITY
         effects = draw_effects(rng, len(STEMS)) if self.augment else None
-        drumset = assemble_drumset(self.kits, rng, mix_kits=mix_kits, vary=self.augment,
+        drumset = assemble_drumset(self.kits, rng, mix_kits=mix_kits, vary=self.augment, max_samples=n + preroll,
                                    **({"equalisers": effects.equalisers} if effects else {}))
-        stems = render_hits(groove.hits, drumset, n, start_seconds=PREROLL_SECONDS) * STEM_LEVELS
+        stems = render_hits(groove.hits, drumset, n, start_seconds=PREROLL_SECONDS)
         if effects is not None:
             stems = apply_effects(stems, effects, rng)
         peak = float(np.abs(mixture_of(stems)).max())

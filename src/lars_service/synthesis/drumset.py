@@ -16,12 +16,13 @@ import numpy as np
 
 from lars_service.larsnet import STEMS
 
-from .augment import Equaliser, decay, pitch_shift, place
+from .augment import EQ_TAIL, Equaliser, decay, pitch_shift, place
 from .kits import Kit, Sample
 from .stem_map import ARTICULATIONS
 
 TOM_SEMITONES = {"high": 4.0, "mid": 0.0, "low": -4.0, "floor": -8.0}
-MAX_LAYERS = 4
+MAX_LAYERS = 3
+RETUNE_PROBABILITY = 0.7  # of a stem's pieces being retuned when varying (a retuned piece costs a resampling)
 
 # articulation -> (articulations to derive it from, in order, extra semitones, decay seconds or None, gain)
 DERIVED: dict[str, tuple[tuple[str, ...], float, float | None, float]] = {
@@ -46,6 +47,8 @@ class Voice:
         layers: the piece's samples, softest first (at most MAX_LAYERS).
         semitones, decay_seconds, position, gain, equaliser: the voicing.
         kit: name of the kit it came from.
+        max_samples: the longest a hit can sound in the rendered window (None: whole); longer layers are
+            cut before they are voiced, which saves work on long cymbals.
     """
 
     layers: list[Sample]
@@ -55,13 +58,17 @@ class Voice:
     gain: float
     equaliser: Equaliser | None
     kit: str
+    max_samples: int | None = None
     _voiced: dict[int, np.ndarray] = field(default_factory=dict)
 
     def play(self, velocity: float) -> np.ndarray:
         """The voiced audio of a hit at `velocity` (0..1): float32 (2, n), scaled for the velocity."""
         index = next((i for i, layer in enumerate(self.layers) if layer.velocity >= velocity - 1e-6), len(self.layers) - 1)
         if index not in self._voiced:
-            audio = pitch_shift(self.layers[index].audio, self.semitones)
+            source = self.layers[index].audio
+            if self.max_samples is not None:  # what a hit can reach of the rendered window, and a margin for the EQ
+                source = source[:, :int((self.max_samples + EQ_TAIL) * 2.0 ** (self.semitones / 12.0)) + 1]
+            audio = pitch_shift(source, self.semitones)
             if self.decay_seconds is not None:
                 audio = decay(audio, self.decay_seconds)
             if self.equaliser is not None:
@@ -97,12 +104,12 @@ def _positions(rng: np.random.Generator) -> dict[tuple[str, str], float]:
 
 
 def _stem_voices(kit: Kit, stem: str, rng: np.random.Generator, vary: bool, positions: dict[tuple[str, str], float],
-                 equaliser: Equaliser | None) -> dict[str, Voice]:
+                 equaliser: Equaliser | None, max_samples: int | None) -> dict[str, Voice]:
     by_articulation: dict[str, list[list[Sample]]] = {}
     for layers in kit.pieces(stem).values():
         by_articulation.setdefault(layers[0].articulation, []).append(layers)
     voices: dict[str, Voice] = {}
-    tuning = float(rng.uniform(-1.5, 1.5)) if vary else 0.0
+    tuning = float(rng.uniform(-1.5, 1.5)) if vary and rng.random() < RETUNE_PROBABILITY else 0.0
     for articulation in ARTICULATIONS[stem]:
         semitones, decay_seconds, gain = tuning, None, 1.0
         candidates = by_articulation.get(articulation, [])
@@ -117,16 +124,16 @@ def _stem_voices(kit: Kit, stem: str, rng: np.random.Generator, vary: bool, posi
                 donor = next(iter(by_articulation))
             candidates = by_articulation[donor]
             semitones += extra
-        if stem == "toms" and vary:
+        if stem == "toms" and vary and tuning:
             semitones += float(rng.uniform(-1.0, 1.0))
         layers = candidates[int(rng.integers(len(candidates)))]
         voices[articulation] = Voice(_thin(layers), semitones, decay_seconds, positions[(stem, articulation)], gain,
-                                     equaliser, kit.name)
+                                     equaliser, kit.name, max_samples)
     return voices
 
 
 def assemble_drumset(kits: Sequence[Kit], rng: np.random.Generator, *, mix_kits: bool, vary: bool,
-                     equalisers: Sequence[Equaliser | None] = (None,) * len(STEMS)) -> DrumSet:
+                     equalisers: Sequence[Equaliser | None] = (None,) * len(STEMS), max_samples: int | None = None) -> DrumSet:
     """Choose and voice one drum set.
 
     Args:
@@ -136,6 +143,7 @@ def assemble_drumset(kits: Sequence[Kit], rng: np.random.Generator, *, mix_kits:
         mix_kits: stems from different kits in one example.
         vary: retune pieces a little (toms always spread by tom position).
         equalisers: per stem in STEMS order, an EQ for its one-shots, or None.
+        max_samples: the length of the window that will be rendered (None: play layers whole).
 
     Returns:
         (stem, articulation) -> Voice, for every articulation of every stem some kit provides.
@@ -150,6 +158,6 @@ def assemble_drumset(kits: Sequence[Kit], rng: np.random.Generator, *, mix_kits:
             if not having:
                 continue
             kit = having[int(rng.integers(len(having)))]
-        for articulation, voice in _stem_voices(kit, stem, rng, vary, positions, equaliser).items():
+        for articulation, voice in _stem_voices(kit, stem, rng, vary, positions, equaliser, max_samples).items():
             drumset[(stem, articulation)] = voice
     return drumset

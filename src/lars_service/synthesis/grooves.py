@@ -73,12 +73,23 @@ STYLES: tuple[Style, ...] = (
 )
 STYLES_BY_NAME = {style.name: style for style in STYLES}
 
-# Phrase lengths in bars and their weights: short phrases so a fill (toms) lands in most crops.
-PHRASE_BARS = ((1, 0.4), (2, 0.5), (4, 0.1))
+
+@dataclass(frozen=True)
+class Emphasis:
+    """How often fills and accents come. `phrase_bars`: (bars, weight) choices for the phrase length; a
+    fill ends most phrases. `tom_accent`, `cymbal_accent`: probability that a bar gets one."""
+
+    phrase_bars: tuple[tuple[int, float], ...]
+    tom_accent: float
+    cymbal_accent: float
+
+
+# For training: short phrases, tom and cymbal accents, so toms and cymbals sound in most short crops.
+TRAINING = Emphasis(phrase_bars=((1, 0.4), (2, 0.5), (4, 0.1)), tom_accent=0.3, cymbal_accent=0.25)
+# As drummers mostly play: a fill every two or four bars, few accents (the benchmark set).
+TYPICAL = Emphasis(phrase_bars=((2, 0.5), (4, 0.5)), tom_accent=0.0, cymbal_accent=0.1)
 FILL_PROBABILITY = 0.9
-TOM_ACCENT_PROBABILITY = 0.3  # a bar without a fill gets a tom accent (funk, rock)
 CRASH_ON_PHRASE_PROBABILITY = 0.85
-CYMBAL_ACCENT_PROBABILITY = 0.25  # a bar gets a crash, splash or china on another beat
 
 
 @dataclass(frozen=True)
@@ -108,10 +119,10 @@ def _choose(options: tuple[tuple[str, str, float], ...], rng: np.random.Generato
 def _fill(steps_per_bar: int, steps_per_beat: int, rng: np.random.Generator) -> list[tuple[int, str, str, float]]:
     """A fill over the last one or two beats (sometimes the whole bar): toms from high to floor, some
     snare, as (step, stem, articulation, velocity)."""
-    beats = int(rng.choice([1, 2, 2, 4]))
+    beats = int(rng.choice([1, 1, 1, 2, 2, 4]))
     first = steps_per_bar - beats * steps_per_beat
     toms = ["high", "mid", "low", "floor"][int(rng.integers(0, 2)):]
-    density = int(rng.choice([1, 1, 2])) if steps_per_beat == 4 else 1
+    density = int(rng.choice([1, 2, 2])) if steps_per_beat == 4 else 1
     steps = list(range(first, steps_per_bar, density))
     hits = []
     for index, step in enumerate(steps):
@@ -119,19 +130,20 @@ def _fill(steps_per_bar: int, steps_per_beat: int, rng: np.random.Generator) -> 
             hits.append((step, "snare", "snare", float(rng.uniform(0.6, 0.95))))
         else:
             position = min(index * len(toms) // len(steps), len(toms) - 1)
-            hits.append((step, "toms", toms[position], float(rng.uniform(0.65, 1.0))))
+            hits.append((step, "toms", toms[position], float(rng.uniform(0.55, 0.95))))
     if rng.random() < 0.5:
         hits.append((steps[-1], "kick", "kick", float(rng.uniform(0.7, 1.0))))
     return hits
 
 
-def generate_groove(rng: np.random.Generator, seconds: float, style: str | None = None) -> Groove:
+def generate_groove(rng: np.random.Generator, seconds: float, style: str | None = None, emphasis: Emphasis = TRAINING) -> Groove:
     """A groove of at least `seconds`, in a given or random style, with everything drawn from `rng`.
 
     Args:
         rng: the source of every choice (same state, same groove).
         seconds: length to cover; hits start before `seconds`.
         style: a name in STYLES_BY_NAME, or None for a random style.
+        emphasis: how often fills and accents come (TRAINING or TYPICAL).
     """
     chosen = STYLES_BY_NAME[style] if style else STYLES[int(rng.integers(len(STYLES)))]
     tempo = float(rng.uniform(*chosen.tempo_range))
@@ -140,7 +152,7 @@ def generate_groove(rng: np.random.Generator, seconds: float, style: str | None 
     swing = float(rng.uniform(*chosen.swing_range)) if chosen.steps_per_beat == 4 else 0.0
     tightness = float(rng.uniform(0.002, 0.012))  # timing spread in seconds
     dynamics = float(rng.uniform(0.6, 1.0))
-    phrase_bars = int(rng.choice([bars for bars, _ in PHRASE_BARS], p=[weight for _, weight in PHRASE_BARS]))
+    phrase_bars = int(rng.choice([bars for bars, _ in emphasis.phrase_bars], p=[weight for _, weight in emphasis.phrase_bars]))
     timekeeper = _choose(chosen.timekeepers, rng)
     pedal_with_ride = rng.random() < 0.7
     hits: list[Hit] = []
@@ -154,13 +166,13 @@ def generate_groove(rng: np.random.Generator, seconds: float, style: str | None 
         fills += bool(fill) and bar * steps_per_bar * step_seconds < seconds
         fill_start = min((step for step, *_ in fill), default=steps_per_bar)
         events: list[tuple[int, str, str, float]] = list(fill)
-        if not fill and rng.random() < TOM_ACCENT_PROBABILITY:
+        if not fill and rng.random() < emphasis.tom_accent:
             events.append((int(rng.integers(steps_per_bar // 2, steps_per_bar)), "toms", str(rng.choice(["high", "mid", "low", "floor"])),
                            float(rng.uniform(0.6, 1.0))))
         if in_phrase == 0 and rng.random() < CRASH_ON_PHRASE_PROBABILITY:
             crash = "crash" if rng.random() < 0.85 else str(rng.choice(["splash", "china"]))
             events += [(0, "cymbals", crash, float(rng.uniform(0.75, 1.0))), (0, "kick", "kick", float(rng.uniform(0.8, 1.0)))]
-        if rng.random() < CYMBAL_ACCENT_PROBABILITY:
+        if rng.random() < emphasis.cymbal_accent:
             beat = int(rng.integers(1, 4)) * chosen.steps_per_beat
             events.append((beat, "cymbals", str(rng.choice(["crash", "crash", "splash", "china"])), float(rng.uniform(0.6, 0.95))))
         for step in range(fill_start):

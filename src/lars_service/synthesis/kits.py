@@ -27,6 +27,7 @@ import soxr
 from lars_service.errors import KitError
 from lars_service.larsnet import STEMS
 
+from .augment import pitch_shift
 from .sources import SOURCES_BY_ID, Source, is_refused, shared_kits_dir, source_for_hydrogen_folder
 from .stem_map import ARTICULATIONS, stem_for_instrument
 
@@ -167,8 +168,15 @@ def _debian_license(package: str) -> str:
     path = Path("/usr/share/doc") / package / "copyright"
     if not path.is_file():
         return ""
-    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.startswith("License:")]
-    return f"{path}: " + "; ".join(dict.fromkeys(lines)) if lines else ""
+    lines = path.read_text(errors="replace").splitlines()
+
+    def text_of(index: int) -> str:  # the field's value, else its first continuation lines
+        value = lines[index][len("License:"):].strip()
+        continuation = [line.strip() for line in lines[index + 1:index + 6] if line.strip()]
+        return value or " ".join(continuation[:3])
+
+    licences = [text_of(index) for index, line in enumerate(lines) if line.startswith("License:")]
+    return f"{path}: License: " + "; ".join(dict.fromkeys(licences)) if licences else ""
 
 
 def _kit(name: str, source: Source | None, evidence: str, attribution: str, path: Path,
@@ -228,7 +236,7 @@ def load_hydrogen_kit(path: Path) -> Kit:
 
     Every instrument's layers (new format: `instrumentComponent/layer`, or `layer`; old format: one
     `filename`) become samples of the stem its name maps to (`stem_map.INSTRUMENT_NAME_RULES`); a layer
-    plays velocities up to its `max`. Instruments mapped to no stem are listed in `skipped`.
+    plays velocities up to its `max` and is retuned by its `pitch` (semitones). Instruments mapped to no stem are listed in `skipped`.
     Refused kits (`sources.REFUSED_HYDROGEN_KITS`) raise KitError.
     """
     path = Path(path)
@@ -251,10 +259,11 @@ def load_hydrogen_kit(path: Path) -> Kit:
         for instrument in root.iter("instrument"):
             name = _text(instrument, "name")
             layers = list(instrument.iter("layer"))
-            files = [(_text(layer, "filename"), float(_text(layer, "max") or 1.0)) for layer in layers]
+            files = [(_text(layer, "filename"), float(_text(layer, "max") or 1.0), float(_text(layer, "pitch") or 0.0))
+                     for layer in layers]
             if not layers and _text(instrument, "filename"):
-                files = [(_text(instrument, "filename"), 1.0)]
-            files = [(file_name, velocity) for file_name, velocity in files if file_name]
+                files = [(_text(instrument, "filename"), 1.0, 0.0)]
+            files = [(file_name, velocity, pitch) for file_name, velocity, pitch in files if file_name]
             mapped = stem_for_instrument(name)
             if not files:
                 continue
@@ -262,12 +271,13 @@ def load_hydrogen_kit(path: Path) -> Kit:
                 skipped.append(name)
                 continue
             stem, articulation = mapped
-            for file_name, velocity in files:
+            for file_name, velocity, pitch in files:
                 sample_path = folder / file_name
                 if not sample_path.is_file():
                     raise KitError(f"the Hydrogen kit {kit_name!r} names {file_name!r}, which is not in {folder}; "
                                    "reinstall or repair the kit.", path=str(sample_path))
-                samples.append((stem, Sample(read_one_shot(sample_path), min(max(velocity, 0.05), 1.0), articulation, name)))
+                audio = pitch_shift(read_one_shot(sample_path), pitch)  # a layer may retune its sample
+                samples.append((stem, Sample(audio, min(max(velocity, 0.05), 1.0), articulation, name)))
         source = source_for_hydrogen_folder(folder)
         evidence = _license_from_files(folder, _text(root, "license"))
         if source is not None:

@@ -12,6 +12,8 @@ from .grooves import Hit
 
 SAMPLE_RATE = 44100
 CHOKE_SECONDS = 0.008
+# The balance of a dry kit: one-shots peak at 1, so each stem is scaled by its level, shape (5, 1, 1).
+STEM_LEVELS = np.array([1.0, 1.0, 0.8, 1.0, 0.7], dtype=np.float32)[:, None, None]
 
 
 def render_hits(hits: Sequence[Hit], drumset: DrumSet, n_samples: int, start_seconds: float = 0.0) -> np.ndarray:
@@ -27,7 +29,7 @@ def render_hits(hits: Sequence[Hit], drumset: DrumSet, n_samples: int, start_sec
         start_seconds: the groove time of the result's first sample (earlier hits still ring into it).
 
     Returns:
-        stems: float32 (5, 2, n_samples) in STEMS order; the mixture is `stems.sum(0)`.
+        stems: float32 (5, 2, n_samples) in STEMS order, balanced by STEM_LEVELS; the mixture is `stems.sum(0)`.
     """
     stems = np.zeros((len(STEMS), 2, n_samples), dtype=np.float32)
     ordered = sorted(hits, key=lambda hit: hit.time)
@@ -52,7 +54,7 @@ def render_hits(hits: Sequence[Hit], drumset: DrumSet, n_samples: int, start_sec
             fade = min(choke, segment.shape[1])
             segment[:, segment.shape[1] - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
         stems[STEMS.index(hit.stem), :, begin:end] += segment
-    return stems
+    return stems * STEM_LEVELS
 
 
 def mixture_of(stems: np.ndarray) -> np.ndarray:
