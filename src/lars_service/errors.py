@@ -86,6 +86,13 @@ class InstallSourceError(ServiceError):
     exit_code = EXIT_USAGE
 
 
+class KitError(ServiceError):
+    """A drum kit cannot be used: not a kit, unreadable, missing samples, or not an allowed source."""
+
+    error = "InvalidKit"
+    exit_code = EXIT_USAGE
+
+
 class DownloadError(ServiceError):
     """The weights could not be downloaded (HTTP error, or the connection failed after every retry)."""
 
