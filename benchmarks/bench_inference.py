@@ -44,6 +44,7 @@ GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
 PUBLISHED_SECONDS_60S = 10.5  # LARSNET_SPEC.md: the published implementation, five U-Nets, 60 s, this machine type
 RUNTIMES = {"onnx": OnnxSeparator.from_models_dir, "torch": Separator}
+REPEATS = 3  # timed runs per measurement; --repeats
 
 
 def onnx_unets(models: Path, subpixel: bool = True) -> list[MaskModel]:
@@ -140,7 +141,9 @@ def section_machine(device: str) -> float:
     return fma or convolution
 
 
-def best_time(function, device: str = "cpu", repeats: int = 3) -> float:
+def best_time(function, device: str = "cpu", repeats: int | None = None) -> float:
+    """Best of `repeats` timed runs (default: --repeats) after one untimed warm-up run."""
+    repeats = repeats or REPEATS
     with torch.inference_mode():
         function()
         times = []
@@ -371,9 +374,12 @@ def main() -> None:
     parser.add_argument("--sections", default="exactness,speed,runtimes,precision,memory,startup")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--long", action="store_true", help="also run a 60-minute input in the memory section")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs per measurement, the best counts (default 3)")
     parser.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator at its defaults")
     parser.add_argument("--time-variant", choices=("ours", "published"), help="only print the seconds of one variant over 60 s")
     args = parser.parse_args()
+    global REPEATS
+    REPEATS = args.repeats
     if not args.default_allocator:
         keep_freed_memory()  # as the lars-service process does
     if args.time_variant:
