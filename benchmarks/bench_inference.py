@@ -369,6 +369,7 @@ def section_startup(models: Path) -> None:
 
 
 def main() -> None:
+    global REPEATS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", type=Path, default=GOLDEN / "pretrained_larsnet_models")
     parser.add_argument("--sections", default="exactness,speed,runtimes,precision,memory,startup")
@@ -378,7 +379,6 @@ def main() -> None:
     parser.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator at its defaults")
     parser.add_argument("--time-variant", choices=("ours", "published"), help="only print the seconds of one variant over 60 s")
     args = parser.parse_args()
-    global REPEATS
     REPEATS = args.repeats
     if not args.default_allocator:
         keep_freed_memory()  # as the lars-service process does
