@@ -207,7 +207,7 @@ def test_stemseparator_client_convention_unchanged(binary: Path, clip: Path, tmp
     try:
         stdout, _ = process.communicate(timeout=2.0)
     except subprocess.TimeoutExpired:  # a busy machine: ORT finishes the segment it is computing first
-        process.terminate()
-        stdout, _ = process.communicate(timeout=2.0)
+        process.terminate()  # (StemSeparator kills 2 s later; here the clean end is awaited, to check it)
+        stdout, _ = process.communicate(timeout=60)
     assert process.returncode in (130, 143) and json.loads(stdout)["error"] == "Cancelled"
     assert list(output_dir.iterdir()) == []
