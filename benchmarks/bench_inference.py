@@ -44,6 +44,7 @@ GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
 PUBLISHED_SECONDS_60S = 10.5  # LARSNET_SPEC.md: the published implementation, five U-Nets, 60 s, this machine type
 RUNTIMES = {"onnx": OnnxSeparator.from_models_dir, "torch": Separator}
+REPEATS = 3  # timed runs per measurement; --repeats
 
 
 def onnx_unets(models: Path, subpixel: bool = True) -> list[MaskModel]:
@@ -140,7 +141,9 @@ def section_machine(device: str) -> float:
     return fma or convolution
 
 
-def best_time(function, device: str = "cpu", repeats: int = 3) -> float:
+def best_time(function, device: str = "cpu", repeats: int | None = None) -> float:
+    """Best of `repeats` timed runs (default: --repeats) after one untimed warm-up run."""
+    repeats = repeats or REPEATS
     with torch.inference_mode():
         function()
         times = []
@@ -188,11 +191,13 @@ def time_variant(variant: str, models: Path, audio: np.ndarray, device: str = "c
 
 def time_in_fresh_process(variant: str, models: Path) -> float:
     """`time_variant` over 60 s in a new process that leaves glibc's allocator at its defaults."""
-    command = [sys.executable, __file__, "--time-variant", variant, "--default-allocator", "--models-dir", str(models)]
+    command = [sys.executable, __file__, "--time-variant", variant, "--default-allocator", "--models-dir", str(models),
+               "--repeats", str(REPEATS)]
     return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
-def section_speed(models: Path, device: str) -> None:
+def section_speed(models: Path, device: str, levers: bool = True) -> None:
+    """The published method against ours on both runtimes; `levers` adds the torch path's lever-off rows."""
     audio = drum_audio(60.0)
     config = load_config()
     frames = (audio.shape[1] + pad_length(audio.shape[1])) // 1024 + 1
@@ -216,7 +221,7 @@ def section_speed(models: Path, device: str) -> None:
         row("  onnx lever off: ORT's ConvTranspose in the decoder", best_time(lambda: ours.separate(audio)))
     separator = Separator(models, STEMS, device=device)
     row("ours, torch runtime: streamed, inference U-Net, channels-last", best_time(lambda: separator.separate(audio), device))
-    if device == "cpu":
+    if device == "cpu" and levers:
         row("  lever off: glibc's default allocator (freed blocks unmapped, faulted in again)", time_in_fresh_process("ours", models))
         fast_unets = separator.mask_model.unets
         separator.mask_model.unets = {stem: InferenceUNet(unet, channels_last=False).eval() for stem, unet in load_unets(models, STEMS, config).items()}
@@ -366,14 +371,18 @@ def section_startup(models: Path) -> None:
 
 
 def main() -> None:
+    global REPEATS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", type=Path, default=GOLDEN / "pretrained_larsnet_models")
     parser.add_argument("--sections", default="exactness,speed,runtimes,precision,memory,startup")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--long", action="store_true", help="also run a 60-minute input in the memory section")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs per measurement, the best counts (default 3)")
+    parser.add_argument("--no-levers", action="store_true", help="speed section without the torch path's lever-off rows")
     parser.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator at its defaults")
     parser.add_argument("--time-variant", choices=("ours", "published"), help="only print the seconds of one variant over 60 s")
     args = parser.parse_args()
+    REPEATS = args.repeats
     if not args.default_allocator:
         keep_freed_memory()  # as the lars-service process does
     if args.time_variant:
@@ -385,7 +394,7 @@ def main() -> None:
     if "exactness" in sections:
         section_exactness(args.models_dir)
     if "speed" in sections:
-        section_speed(args.models_dir, args.device)
+        section_speed(args.models_dir, args.device, levers=not args.no_levers)
     if "runtimes" in sections:
         section_runtimes(args.models_dir)
     if "precision" in sections:
