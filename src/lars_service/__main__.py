@@ -20,11 +20,11 @@ from typing import Any
 
 from . import __version__
 from .allocator import keep_freed_memory
-from .errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ProcessingError, ServiceError, UsageError
+from .errors import EXIT_PROCESSING, EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ServiceError, UsageError, as_service_error
 from .formats import FORMATS
 
 log = logging.getLogger("lars_service")
-COMMANDS = ("separate", "info", "models", "evaluate")
+COMMANDS = ("separate", "batch", "info", "models", "evaluate")
 STEM_NAMES = "kick,snare,toms,hihat,cymbals"
 
 
@@ -52,25 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     separate.add_argument("--input", "-i", required=True, help="audio file (wav, flac, ogg, mp3, aiff; any rate, any channel count)")
     separate.add_argument("--output-dir", "-o", required=True, help="directory for the stem files (created if missing)")
-    separate.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
-    separate.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
-                          help="torch device; auto prefers cuda, then a working mps, then cpu (default: auto)")
-    separate.add_argument("--wiener-filter", action="store_true", help="alpha-Wiener filtering across the five stems (runs all five U-Nets)")
-    separate.add_argument("--wiener-exponent", type=float, metavar="A", help="alpha of the Wiener filter, > 0 (default 1.0; needs --wiener-filter)")
-    separate.add_argument("--format", choices=tuple(FORMATS), default="wav", help="output format (default: wav)")
-    separate.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
-                          help="16 or 24 (wav, flac), 32 = 32-bit float (wav only); default 24; mp3 has none")
-    separate.add_argument("--sample-rate", type=int, default=44100, help="output sample rate in Hz (default: 44100)")
-    separate.add_argument("--models-dir", metavar="DIR",
-                          help="LarsNet weights, as <DIR>/<stem>/pretrained_<stem>_unet.pth or its converted .safetensors twin, "
-                          "preferred when present (default: $LARS_MODELS_DIR, "
-                          "then the user data directory, then larsnet/pretrained_larsnet_models beside the code)")
-    separate.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
-                          help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "
-                          "an explicit choice never falls back (default: auto)")
-    separate.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
-                          help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "
-                          "package and its cached htdemucs weights are present (never downloads); off skips it")
+    _add_separation_options(separate)
     _add_common(separate)
     separate.set_defaults(handler=_run_separate)
 
@@ -80,7 +62,31 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=_run_info)
     _add_models_commands(commands)
     _add_evaluate_command(commands)
+    _add_batch_command(commands)
     return parser
+
+
+def _add_separation_options(command: argparse.ArgumentParser) -> None:
+    """The options of a separation, shared by `separate` and `batch`."""
+    command.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
+    command.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
+                         help="torch device; auto prefers cuda, then a working mps, then cpu (default: auto)")
+    command.add_argument("--wiener-filter", action="store_true", help="alpha-Wiener filtering across the five stems (runs all five U-Nets)")
+    command.add_argument("--wiener-exponent", type=float, metavar="A", help="alpha of the Wiener filter, > 0 (default 1.0; needs --wiener-filter)")
+    command.add_argument("--format", choices=tuple(FORMATS), default="wav", help="output format (default: wav)")
+    command.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
+                         help="16 or 24 (wav, flac), 32 = 32-bit float (wav only); default 24; mp3 has none")
+    command.add_argument("--sample-rate", type=int, default=44100, help="output sample rate in Hz (default: 44100)")
+    command.add_argument("--models-dir", metavar="DIR",
+                         help="LarsNet weights, as <DIR>/<stem>/pretrained_<stem>_unet.pth or its converted .safetensors twin, "
+                         "preferred when present (default: $LARS_MODELS_DIR, "
+                         "then the user data directory, then larsnet/pretrained_larsnet_models beside the code)")
+    command.add_argument("--processor", choices=("auto", "larsnet", "demucs-filter", "placeholder"), default="auto",
+                         help="auto tries larsnet, then demucs-filter, then placeholder, and says why in warnings; "
+                         "an explicit choice never falls back (default: auto)")
+    command.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
+                         help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "
+                         "package and its cached htdemucs weights are present (never downloads); off skips it")
 
 
 def _add_models_commands(commands: argparse._SubParsersAction) -> None:
@@ -122,6 +128,44 @@ def _add_models_commands(commands: argparse._SubParsersAction) -> None:
     convert.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
     _add_common(convert)
     convert.set_defaults(handler=_run_models_convert)
+
+
+def _add_batch_command(commands: argparse._SubParsersAction) -> None:
+    batch = commands.add_parser(
+        "batch", help="separate a folder or a list of files: a local process pool, or Ray for catalogs",
+        description="Separate many files, each worker loading the model once. Stems go to <output-dir>/<input stem>_<stem>.<format> "
+        "(with --input-dir, in the input's sub-folder mirrored under --output-dir). A results manifest (JSON lines, one row per "
+        "input: input, status ok|failed|skipped, stems, error, seconds, worker) is written as the work goes; a file that fails "
+        "is its row and the others go on; finished inputs are marked and a re-run skips them.",
+        epilog="Exit codes: 0 nothing failed, 1 some input failed (see the manifest), 2 usage or validation error, 130/143 "
+        "cancelled by SIGINT/SIGTERM (inputs in flight rolled back, finished ones kept). stdout holds one JSON document: "
+        "{version, engine, workers, summary {ok, failed, skipped, processing_time}, manifest}, or {error, message, details}.",
+    )
+    inputs = batch.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--input-dir", metavar="DIR", help="the audio files in DIR (wav, flac, ogg, mp3, aiff, ...; hidden files skipped)")
+    inputs.add_argument("--input-list", metavar="FILE",
+                        help="a text file with one audio path a line (# comments; relative paths are relative to FILE's folder)")
+    batch.add_argument("--recursive", "-r", action="store_true",
+                       help="with --input-dir: also the files in its sub-folders, their stems in the same sub-folders of --output-dir")
+    batch.add_argument("--output-dir", "-o", required=True, help="directory for the stem files (created if missing)")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: worker processes on this machine; ray: Ray actors on a cluster "
+                       "(needs `pip install 'lars-service[ray]'`) (default: local)")
+    batch.add_argument("--ray-address", metavar="ADDR",
+                       help="with --engine ray: the cluster, ray://HEAD:10001 or auto (default: start a local Ray on this machine's cores)")
+    batch.add_argument("--workers", "-j", type=int, metavar="N",
+                       help="worker processes or actors, each loading the model once and using cores/N threads "
+                       "(default: one per two cores)")
+    batch.add_argument("--manifest", metavar="FILE", help="results manifest, rewritten each run (default: <output-dir>/lars-batch-manifest.jsonl)")
+    _add_separation_options(batch)
+    _add_common(batch)
+    batch.set_defaults(handler=_run_batch)
+
+
+def _run_batch(args: argparse.Namespace, progress: Callable[..., None]) -> dict[str, Any]:
+    from .batch.command import build_batch_request, run_batch
+
+    return run_batch(build_batch_request(args), progress)
 
 
 def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
@@ -225,20 +269,22 @@ def _run_models_convert(args: argparse.Namespace, progress: Callable[[str, int, 
     return convert_models(directory, tuple(stems), progress)
 
 
-def _progress_reporter(mode: str) -> Callable[[str, int, int], None]:
-    """progress(stage, done, total) -> on stderr, JSON lines (--progress json) or lines for people (text); debug logs."""
+def _progress_reporter(mode: str) -> Callable[..., None]:
+    """progress(stage, done, total, **fields) -> on stderr, JSON lines (--progress json) or lines for people (text);
+    debug logs. `fields` (a batch's file, index, files, status) are added to the event."""
     started = time.perf_counter()
 
-    def report(stage: str, done: int, total: int) -> None:
+    def report(stage: str, done: int, total: int, **fields: Any) -> None:
         seconds = round(time.perf_counter() - started, 3)
-        log.debug("%s %d/%d (%.1f s)", stage, done, total, seconds)
+        log.debug("%s %d/%d (%.1f s) %s", stage, done, total, seconds, fields or "")
         if mode == "json":
-            event = {"event": "progress", "stage": stage, "done": done, "total": total, "seconds": seconds}
+            event = {"event": "progress", "stage": stage, "done": done, "total": total, "seconds": seconds, **fields}
             sys.stderr.write(json.dumps(event) + "\n")
             sys.stderr.flush()
         elif mode == "text":
             share = f" ({100 * done / total:.0f}%)" if total else ""
-            sys.stderr.write(f"{stage}: {done}/{total or '?'}{share} after {seconds:.1f} s\n")
+            about = f": {fields['file']} {fields.get('status', '')}" if "file" in fields else ""
+            sys.stderr.write(f"{stage}: {done}/{total or '?'}{share} after {seconds:.1f} s{about}\n")
             sys.stderr.flush()
 
     return report
@@ -301,14 +347,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             _cancel_on_signals()
             document = args.handler(args, _progress_reporter(args.progress))
-        except ServiceError as error:
-            document, exit_code = error.to_json(), error.exit_code
-        except MemoryError as error:
-            failure = ProcessingError(f"out of memory ({error}); try a shorter input or another device")
-            document, exit_code = failure.to_json(), failure.exit_code
-        except Exception as error:  # anything unforeseen still ends in the JSON contract
-            log.exception("unexpected failure")
-            failure = ProcessingError(f"{type(error).__name__}: {error}", exception=type(error).__name__)
+            if document.get("summary", {}).get("failed"):  # a batch where some input failed
+                exit_code = EXIT_PROCESSING
+        except Exception as error:  # typed errors, and anything unforeseen, end in the JSON contract
+            failure = as_service_error(error)
+            if not isinstance(error, (ServiceError, MemoryError)):
+                log.exception("unexpected failure")
             document, exit_code = failure.to_json(), failure.exit_code
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)

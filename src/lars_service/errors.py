@@ -102,3 +102,13 @@ class ModelsDirError(ServiceError):
     """The models directory cannot be written, or holds files that are not LarsNet weights."""
 
     error = "ModelsDirError"
+
+
+def as_service_error(error: Exception) -> ServiceError:
+    """Any failure as a typed error: a ServiceError as it is, running out of memory and anything unforeseen
+    as a ProcessingError that says what happened."""
+    if isinstance(error, ServiceError):
+        return error
+    if isinstance(error, MemoryError):
+        return ProcessingError(f"out of memory ({error}); try a shorter input or another device")
+    return ProcessingError(f"{type(error).__name__}: {error}", exception=type(error).__name__)

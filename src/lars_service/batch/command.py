@@ -1,0 +1,105 @@
+"""`lars-service batch`: the batch request, checked up front, and the run that ends in one JSON document.
+
+The run rewrites the manifest row by row as inputs finish (see manifest.py), reports one progress event per
+input on the way (`stage` "batch", `done`/`total` inputs, `file`, `index`, `files`, `status`), and returns
+`{"version", "engine", "workers", "summary": {"ok", "failed", "skipped", "processing_time"}, "manifest"}`.
+On SIGINT/SIGTERM it gives out no more inputs, lets the workers roll back the ones in flight, keeps every
+finished row and raises Cancelled with the same summary (plus `not_done`) in its details.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import InvalidOptionError
+from ..request import SeparationRequest, build_request
+from .inputs import BatchInput, from_directory, from_list
+from .manifest import DEFAULT_NAME, Manifest
+from .signals import stop_on_signals
+
+ENGINES = ("local", "ray")
+BatchProgress = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """A checked batch: the inputs (with their output folders), the separation options they share, the engine.
+
+    Attributes:
+        workers: worker count, or None for the engine's default.
+        ray_address: the cluster to connect to (engine ray), or None to start a local one.
+    """
+
+    inputs: tuple[BatchInput, ...]
+    separation: SeparationRequest
+    engine: str
+    workers: int | None
+    ray_address: str | None
+    manifest: Path
+
+    def requests(self) -> list[SeparationRequest]:
+        """One separation request per input."""
+        return [dataclasses.replace(self.separation, input_path=item.path, output_dir=item.output_dir)
+                for item in self.inputs]
+
+
+def build_batch_request(args: argparse.Namespace) -> BatchRequest:
+    """Validate parsed `batch` arguments; finds the inputs and refuses colliding ones before any work starts."""
+    if args.workers is not None and args.workers < 1:
+        raise InvalidOptionError(f"--workers must be at least 1, got {args.workers}", workers=args.workers)
+    if args.ray_address and args.engine != "ray":
+        raise InvalidOptionError("--ray-address needs --engine ray; add --engine ray", ray_address=args.ray_address)
+    if args.recursive and not args.input_dir:
+        raise InvalidOptionError("--recursive applies to --input-dir; an --input-list names every file itself")
+    output_dir = Path(args.output_dir)
+    separation = build_request(argparse.Namespace(**vars(args), input="."))
+    if args.input_dir:
+        inputs = from_directory(Path(args.input_dir), output_dir, args.recursive)
+    else:
+        inputs = from_list(Path(args.input_list), output_dir)
+    manifest = Path(args.manifest) if args.manifest else separation.output_dir / DEFAULT_NAME
+    return BatchRequest(tuple(inputs), separation, args.engine, args.workers, args.ray_address, manifest.resolve())
+
+
+def run_batch(batch: BatchRequest, progress: BatchProgress) -> dict[str, Any]:
+    """Separate every input of `batch` on its engine; returns the batch document (see the module doc).
+
+    Raises:
+        CancelledError: SIGINT or SIGTERM; finished inputs stay and are in the manifest.
+        InvalidOptionError: --engine ray without Ray installed.
+    """
+    started = time.perf_counter()
+    requests = batch.requests()
+    with Manifest(batch.manifest) as manifest, stop_on_signals() as stop:
+
+        def on_row(index: int, row: dict[str, Any]) -> None:
+            manifest.write(row)
+            progress("batch", sum(manifest.counts.values()), len(requests), file=row["input"], index=index,
+                     files=len(requests), status=row["status"])
+
+        if batch.engine == "ray":
+            from .ray_engine import run_ray
+
+            workers = run_ray(requests, batch.workers, batch.ray_address, stop, on_row)
+        else:
+            from .local import available_cores, default_workers, run_local
+
+            workers = batch.workers or default_workers(available_cores())
+            run_local(requests, workers, stop, on_row)
+        summary = {**manifest.counts, "processing_time": round(time.perf_counter() - started, 3)}
+    if stop():
+        cancelled = stop.cancelled_error()
+        cancelled.message = (f"cancelled by {stop.signal_name}: the inputs in flight were rolled back; the "
+                             f"{summary['ok'] + summary['skipped']} finished are kept and listed in the manifest. "
+                             "Run the same command again to finish the rest.")
+        cancelled.details.update(summary=summary, not_done=len(requests) - sum(manifest.counts.values()),
+                                 manifest=str(manifest.path))
+        raise cancelled
+    return {"version": __version__, "engine": batch.engine, "workers": workers, "summary": summary,
+            "manifest": str(manifest.path)}
