@@ -55,6 +55,10 @@ def build_batch_request(args: argparse.Namespace) -> BatchRequest:
         raise InvalidOptionError(f"--workers must be at least 1, got {args.workers}", workers=args.workers)
     if args.ray_address and args.engine != "ray":
         raise InvalidOptionError("--ray-address needs --engine ray; add --engine ray", ray_address=args.ray_address)
+    if args.engine == "ray":
+        from .ray_engine import import_ray
+
+        import_ray()  # without Ray, say how to install it before anything is written
     if args.recursive and not args.input_dir:
         raise InvalidOptionError("--recursive applies to --input-dir; an --input-list names every file itself")
     output_dir = Path(args.output_dir)
