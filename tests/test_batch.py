@@ -43,7 +43,10 @@ def test_a_corrupt_file_is_one_failed_row_and_a_rerun_skips_the_finished(tmp_pat
     failed = rows[str(corrupt)]
     assert failed["status"] == "failed" and failed["stems"] == {}
     assert failed["error"]["error"] == "InvalidInput" and "truncated" in failed["error"]["message"]
+    # two workers on this machine's cores: each runs torch with half of them
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
     assert {row["worker"].split()[0] for row in rows.values()} <= {"local-1", "local-2"}
+    assert all(row["worker"].endswith(f", torch threads {threads})") for row in rows.values())
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert [event["done"] for event in events] == [1, 2, 3, 4, 5]
     assert {event["file"] for event in events} == set(rows) and {event["files"] for event in events} == {5}

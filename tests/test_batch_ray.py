@@ -5,6 +5,7 @@ so these tests are few. Without Ray installed the command says how to install it
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from batch_support import assert_ok_row, catalog, read_manifest
@@ -26,9 +27,11 @@ def test_ray_batch_isolates_the_corrupt_file_then_resumes(tmp_path: Path, data_h
     events = [json.loads(line) for line in result.stderr.splitlines()]
     assert [event["done"] for event in events] == [1, 2, 3, 4]
     rows = read_manifest(output_dir / MANIFEST)
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)  # the local Ray's CPUs shared by two actors
     for path in good:
         assert_ok_row(rows[str(path)], output_dir)
         assert rows[str(path)]["worker"].startswith(("ray-1 on ", "ray-2 on "))
+        assert rows[str(path)]["worker"].endswith(f", torch threads {threads})")
     assert rows[str(corrupt)]["status"] == "failed"
     assert rows[str(corrupt)]["error"]["error"] == "InvalidInput"
 

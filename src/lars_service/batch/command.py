@@ -99,9 +99,9 @@ def run_batch(batch: BatchRequest, progress: BatchProgress) -> dict[str, Any]:
         summary = {**manifest.counts, "processing_time": round(time.perf_counter() - started, 3)}
     if stop():
         cancelled = stop.cancelled_error()
-        cancelled.message = (f"cancelled by {stop.signal_name}: the inputs in flight were rolled back; the "
-                             f"{summary['ok'] + summary['skipped']} finished are kept and listed in the manifest. "
-                             "Run the same command again to finish the rest.")
+        cancelled.message = (f"cancelled by {stop.signal_name}: the inputs in flight were rolled back; the finished "
+                             f"ones (ok {summary['ok']}, skipped {summary['skipped']}) are kept and listed in the "
+                             "manifest. Run the same command again to finish the rest.")
         cancelled.details.update(summary=summary, not_done=len(requests) - sum(manifest.counts.values()),
                                  manifest=str(manifest.path))
         raise cancelled

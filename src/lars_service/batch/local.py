@@ -48,8 +48,9 @@ def _work(name: str, threads: int, tasks: Connection, results: Queue, cancel: Ev
     terminated = []
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda number, frame: terminated.append(number))
-    limit_threads(threads)
-    worker = BatchWorker(f"{name} (pid {os.getpid()})", stop=lambda: bool(terminated) or cancel.is_set())
+    threads = limit_threads(threads)
+    worker = BatchWorker(f"{name} (pid {os.getpid()}, torch threads {threads})",
+                         stop=lambda: bool(terminated) or cancel.is_set())
     while not terminated and not cancel.is_set() and os.getppid() == parent:
         if not tasks.poll(IDLE_POLL_SECONDS):
             continue

@@ -47,9 +47,9 @@ class RayWorker:
         from .worker import BatchWorker, limit_threads
 
         keep_freed_memory()  # the actor's process is ours alone, as a local worker's is
-        limit_threads(threads)
+        threads = limit_threads(threads)
         self._cancel = threading.Event()
-        where = f"{name} on {ray.util.get_node_ip_address()} (pid {os.getpid()})"
+        where = f"{name} on {ray.util.get_node_ip_address()} (pid {os.getpid()}, torch threads {threads})"
         self._worker = BatchWorker(where, stop=self._cancel.is_set)
 
     def separate(self, request: SeparationRequest) -> dict[str, Any] | None:
@@ -126,7 +126,9 @@ def run_ray(requests: Sequence[SeparationRequest], workers: int | None, address:
             stop: Callable[[], bool], on_row: Callable[[int, dict[str, Any]], None]) -> int:
     """Separate `requests` on Ray actors; returns the number of workers used."""
     ray = import_ray()
-    _connect(ray, address)
+    connected_here = not ray.is_initialized()  # a Python caller may have connected already
+    if connected_here:
+        _connect(ray, address)
     try:
         cluster_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         node_cpus = max([int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]] + [1])
@@ -134,5 +136,6 @@ def run_ray(requests: Sequence[SeparationRequest], workers: int | None, address:
         threads = max(1, min(cluster_cpus // workers, node_cpus))
         dispatch(RayPool(ray, threads), requests, workers, stop, on_row)
     finally:
-        ray.shutdown()
+        if connected_here:
+            ray.shutdown()
     return workers

@@ -23,14 +23,15 @@ class Abandoned(Exception):
     """Raised inside a separation when the worker is told to stop; the separation rolls its files back."""
 
 
-def limit_threads(threads: int) -> None:
+def limit_threads(threads: int) -> int:
     """Give this process `threads` compute threads (torch and the BLAS/OpenMP pools), so that workers sharing
-    a machine do not oversubscribe its cores. Call before the first separation."""
+    a machine do not oversubscribe its cores. Call before the first separation; returns torch's thread count."""
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 class BatchWorker:
