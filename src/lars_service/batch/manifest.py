@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from ..errors import OutputError
 
@@ -32,26 +32,47 @@ def make_row(input_path: Path, status: str, *, stems: dict[str, str] | None = No
 
 
 class Manifest:
-    """The manifest file, open for the run: `write(row)` appends a line and flushes it to disk."""
+    """The manifest of one run: `write(row)` appends a line and flushes it to disk.
+
+    The file is replaced at the first row (or at the end of a run without rows), not before: a run that fails
+    to start (a Ray cluster out of reach) leaves the previous run's manifest as it was.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path.expanduser().resolve()
         self.counts = dict.fromkeys(STATUSES, 0)
+        self._file: TextIO | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", encoding="utf-8")
         except OSError as error:
-            raise OutputError(f"cannot write the manifest {self.path}: {error.strerror}. Choose another --manifest "
-                              "or fix the permissions of its folder.", path=str(self.path)) from error
+            raise self._error(error) from error
+        if not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise self._error(PermissionError(13, "permission denied"))
 
     def write(self, row: dict[str, Any]) -> None:
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        file = self._opened()
+        file.write(json.dumps(row) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
         self.counts[row["status"]] += 1
+
+    def _opened(self) -> TextIO:
+        if self._file is None:
+            try:
+                self._file = self.path.open("w", encoding="utf-8")
+            except OSError as error:
+                raise self._error(error) from error
+        return self._file
+
+    def _error(self, error: OSError) -> OutputError:
+        return OutputError(f"cannot write the manifest {self.path}: {error.strerror}. Choose another --manifest "
+                           "or fix the permissions of its folder.", path=str(self.path))
 
     def __enter__(self) -> Manifest:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        self._file.close()
+        if kind is None:
+            self._opened()
+        if self._file is not None:
+            self._file.close()
