@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 from batch_support import assert_ok_row, catalog, read_manifest
@@ -59,3 +60,19 @@ def test_without_ray_the_error_says_how_to_install_it(tmp_path: Path, data_home:
     assert result.document["error"] == "InvalidOption"
     assert "pip install 'lars-service[ray]'" in result.document["message"]
     assert not (tmp_path / "stems").exists()
+
+
+def test_an_unreachable_cluster_fails_at_once_and_keeps_the_last_manifest(tmp_path: Path, data_home: Path) -> None:
+    good, corrupt = catalog(tmp_path / "takes", (1.0,))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    output_dir = tmp_path / "stems"
+    output_dir.mkdir()
+    (output_dir / MANIFEST).write_text('{"from": "the last run"}\n')
+    result = run_cli("batch", "--engine", "ray", "--ray-address", f"ray://127.0.0.1:{port}", "--input-dir",
+                     str(tmp_path / "takes"), "--output-dir", str(output_dir), "--processor", "placeholder",
+                     data_home=data_home, timeout=60)
+    assert result.returncode == 1
+    assert result.document["error"] == "ProcessingError" and "nothing answers" in result.document["message"]
+    assert (output_dir / MANIFEST).read_text() == '{"from": "the last run"}\n'

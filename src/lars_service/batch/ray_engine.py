@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -25,6 +26,7 @@ from .dispatch import Outcome, dispatch
 from .local import available_cores, default_workers
 
 INSTALL_HINT = "pip install 'lars-service[ray]'"
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def import_ray() -> ModuleType:
@@ -101,9 +103,25 @@ class RayPool:
             self._actors[worker].cancel.remote()
 
 
+def _check_reachable(address: str) -> None:
+    """Fail at once when nothing answers at a `host:port` or `ray://host:port` address (Ray itself would retry
+    for minutes); `auto` is left to Ray, which fails fast when no cluster runs on this node."""
+    host, separator, port = address.removeprefix("ray://").rpartition(":")
+    if not separator or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as error:
+        raise ProcessingError(f"nothing answers at --ray-address {address} ({error}). Check that the cluster is up "
+                              "(`ray status` on its head node) and that the address is its head: HEAD:6379 on a node, "
+                              "ray://HEAD:10001 through Ray Client, or auto on a node.", ray_address=address) from error
+
+
 def _connect(ray: ModuleType, address: str | None) -> None:
     """Connect to the cluster at `address` (`ray://host:port`, `auto`, `host:port`), or start a local one on
     this machine's cores."""
+    if address:
+        _check_reachable(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
