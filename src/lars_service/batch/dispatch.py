@@ -63,16 +63,18 @@ def dispatch(pool: Pool, requests: Sequence[SeparationRequest], workers: int, st
             busy[index] = worker
         for outcome in pool.outcomes(POLL_SECONDS):
             del busy[outcome.index]
-            row = outcome.row
-            if outcome.lost is not None:
-                failure = ProcessingError(
-                    f"the worker separating this input stopped: {outcome.lost}. The other inputs went on; if it "
-                    "ran out of memory, run with fewer --workers.", worker=pool.worker_name(outcome.worker))
-                row = make_row(requests[outcome.index].input_path, "failed", error=failure.to_json(),
-                               worker=pool.worker_name(outcome.worker))
-                if not stopping and waiting:
-                    idle.append(pool.start_worker())
-            else:
+            if outcome.lost is None:
                 idle.append(outcome.worker)
-            if row is not None and not (stopping and outcome.lost is not None):
-                on_row(outcome.index, row)
+                if outcome.row is not None:  # None: abandoned on stop, rolled back
+                    on_row(outcome.index, outcome.row)
+            elif not stopping:  # while stopping, a lost input is simply not done
+                on_row(outcome.index, _lost_row(pool, outcome, requests[outcome.index]))
+                if waiting:
+                    idle.append(pool.start_worker())
+
+
+def _lost_row(pool: Pool, outcome: Outcome, request: SeparationRequest) -> dict[str, Any]:
+    name = pool.worker_name(outcome.worker)
+    failure = ProcessingError(f"the worker separating this input stopped: {outcome.lost}. The other inputs went on; "
+                              "if it ran out of memory, run with fewer --workers.", worker=name)
+    return make_row(request.input_path, "failed", error=failure.to_json(), worker=name)
