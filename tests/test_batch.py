@@ -171,10 +171,10 @@ def worker_pids(parent: int) -> list[int]:
     return pids
 
 
-def processes_left(session: int) -> dict[int, bytes]:
-    """{pid: command line} of the processes of `session` still running 5 s after its leader ended (the
+def processes_left(session: int, seconds: float = 5) -> dict[int, bytes]:
+    """{pid: command line} of the processes of `session` still running `seconds` after its leader ended (the
     multiprocessing resource tracker takes a moment to notice)."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + seconds
     while live_processes(session=session) and time.monotonic() < deadline:
         time.sleep(0.1)
     return {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in live_processes(session=session)}
@@ -230,3 +230,18 @@ def test_a_killed_worker_costs_its_input_only(tmp_path: Path, data_home: Path) -
     assert "killed by SIGKILL" in lost["error"]["message"] and f"pid {worker}" in lost["worker"]
     assert all(rows[str(path)]["status"] == "ok" for path in good[1:])
     assert processes_left(process.pid) == {}
+
+
+def test_workers_of_a_killed_batch_roll_back_and_end(tmp_path: Path, data_home: Path) -> None:
+    good, corrupt = catalog(tmp_path / "takes", (30.0,))
+    corrupt.unlink()
+    output_dir = tmp_path / "stems"
+    process = start_batch(tmp_path / "takes", output_dir, data_home, "--workers", "1")
+    deadline = time.monotonic() + 120
+    while not list(output_dir.glob(".take0_*.partial")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    process.kill()  # SIGKILL: the batch cannot clean up; its worker must notice and roll back alone
+    process.wait()
+    assert processes_left(process.pid, seconds=60) == {}  # the worker stops at its next block
+    assert [path.name for path in output_dir.iterdir()] == []

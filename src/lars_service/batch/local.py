@@ -4,7 +4,7 @@ Each worker is a fresh interpreter (the `spawn` start method: no threads or torc
 limits itself to its share of the cores (cores / workers threads), keeps its processors loaded and takes
 one input at a time over its own pipe. Workers ignore SIGINT (a Ctrl-C reaches the whole process group;
 the parent alone decides) and take SIGTERM sent to them alone as "abandon the current input and end".
-A worker that finds its parent gone ends too.
+A worker whose parent is gone (killed) abandons its input the same way and ends: no orphans.
 """
 from __future__ import annotations
 
@@ -49,9 +49,11 @@ def _work(name: str, threads: int, tasks: Connection, results: Queue, cancel: Ev
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda number, frame: terminated.append(number))
     threads = limit_threads(threads)
-    worker = BatchWorker(f"{name} (pid {os.getpid()}, torch threads {threads})",
-                         stop=lambda: bool(terminated) or cancel.is_set())
-    while not terminated and not cancel.is_set() and os.getppid() == parent:
+    def stop() -> bool:
+        return bool(terminated) or cancel.is_set() or os.getppid() != parent
+
+    worker = BatchWorker(f"{name} (pid {os.getpid()}, torch threads {threads})", stop)
+    while not stop():
         if not tasks.poll(IDLE_POLL_SECONDS):
             continue
         task = tasks.recv()
@@ -87,8 +89,11 @@ class LocalPool:
         return f"{worker} (pid {self._processes[worker][0].pid})"
 
     def submit(self, worker: str, index: int, request: SeparationRequest) -> None:
-        self._processes[worker][1].send((index, request))
         self._busy[worker] = index
+        try:
+            self._processes[worker][1].send((index, request))
+        except OSError:  # it ended while idle: `outcomes` reports the input lost
+            pass
 
     def outcomes(self, timeout: float) -> list[Outcome]:
         found = self._received(timeout)
