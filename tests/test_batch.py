@@ -113,6 +113,12 @@ def test_inputs_from_a_folder_recursively_mirror_it_and_skip_the_output_folder(t
         BatchInput(root / "a" / "01.flac", output_dir / "a"), BatchInput(root / "b" / "01.flac", output_dir / "b"),
         BatchInput(root / "top.wav", output_dir)]
     assert from_directory(root, output_dir, recursive=False) == [BatchInput(root / "top.wav", output_dir)]
+    beside = from_directory(root / "a", root / "a", recursive=False)
+    assert beside == [BatchInput(root / "a" / "01.flac", root / "a")]
+    (root / "a" / "01_kick.wav").write_bytes(b"x")  # a stem of 01.flac from an earlier run beside it
+    (root / "a" / "loop_kick.wav").write_bytes(b"x")  # not a stem of anything here: an input
+    assert from_directory(root / "a", root / "a", recursive=False) == beside + [
+        BatchInput(root / "a" / "loop_kick.wav", root / "a")]
     (root / "nested-only" / "sub").mkdir(parents=True)
     (root / "nested-only" / "sub" / "x.wav").write_bytes(b"x")
     with pytest.raises(InputError, match="Add --recursive"):

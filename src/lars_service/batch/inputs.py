@@ -3,8 +3,9 @@
 `--input-dir DIR` takes the audio files directly in DIR (by extension; hidden files skipped), or with
 `--recursive` every audio file below it, and mirrors the sub-folders under the output directory, so that
 `DIR/album/01.flac` gives `OUT/album/01_kick.wav`: catalogs where every album has a `01.flac` do not
-collide. Anything under the output directory itself is never taken as an input (stems of an earlier run
-inside DIR stay stems).
+collide. Anything under an output directory inside DIR is never taken as an input, and when the stems go
+beside their inputs (`--output-dir` = `--input-dir`), an earlier run's `take_kick.wav` beside `take.wav` is
+not an input either: a re-run separates the takes, not their stems.
 
 `--input-list FILE` takes one path a line (blank lines and lines starting with `#` are ignored; relative
 paths are relative to the list file's folder, so a list travels with its catalog); every stem goes
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, InvalidOptionError
+from ..larsnet import STEMS
 
 #: extensions taken from --input-dir: what libsndfile decodes.
 AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
@@ -53,9 +55,10 @@ def from_directory(input_dir: Path, output_dir: Path, recursive: bool) -> list[B
     for path in candidates:
         relative = path.relative_to(input_dir)
         if (path.suffix.lower() not in AUDIO_SUFFIXES or any(part.startswith(".") for part in relative.parts)
-                or _is_within(path, output_dir) or not path.is_file()):
+                or (output_dir != input_dir and _is_within(path, output_dir)) or not path.is_file()):
             continue
         found.append(BatchInput(path, output_dir / relative.parent))
+    found = _without_earlier_stems(found)
     if not found:
         where = "below" if recursive else "directly in"
         hint = "" if recursive else " Add --recursive to take the audio files in its sub-folders too."
@@ -85,6 +88,15 @@ def from_list(list_file: Path, output_dir: Path) -> list[BatchInput]:
     if not found:
         raise InputError(f"--input-list {list_file} names no file. Write one audio file path a line.", path=str(list_file))
     return check_collisions(found)
+
+
+def _without_earlier_stems(inputs: list[BatchInput]) -> list[BatchInput]:
+    """`inputs` less the stems an earlier run wrote beside their inputs (`take_kick.wav` where `take.wav` is an
+    input whose stems go to its own folder), so that `--output-dir` equal to `--input-dir` can be re-run."""
+    beside = {(item.path.parent, item.path.stem) for item in inputs if item.output_dir == item.path.parent}
+    return [item for item in inputs
+            if not any(item.path.stem.endswith(f"_{stem}") and (item.path.parent, item.path.stem[:-len(stem) - 1]) in beside
+                       for stem in STEMS)]
 
 
 def check_collisions(inputs: list[BatchInput]) -> list[BatchInput]:
