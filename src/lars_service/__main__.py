@@ -147,12 +147,13 @@ def _add_batch_command(commands: argparse._SubParsersAction) -> None:
                         help="a text file with one audio path a line (# comments; relative paths are relative to FILE's folder)")
     batch.add_argument("--recursive", "-r", action="store_true",
                        help="with --input-dir: also the files in its sub-folders, their stems in the same sub-folders of --output-dir")
-    batch.add_argument("--output-dir", "-o", required=True, help="directory for the stem files (created if missing)")
+    batch.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="directory for the stem files (created if missing)")
     batch.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local: worker processes on this machine; ray: Ray actors on a cluster "
                        "(needs `pip install 'lars-service[ray]'`) (default: local)")
     batch.add_argument("--ray-address", metavar="ADDR",
-                       help="with --engine ray: the cluster, ray://HEAD:10001 or auto (default: start a local Ray on this machine's cores)")
+                       help="with --engine ray: the cluster, auto (on one of its nodes), HEAD:6379 or ray://HEAD:10001 (Ray Client) "
+                       "(default: start a local Ray on this machine's cores)")
     batch.add_argument("--workers", "-j", type=int, metavar="N",
                        help="worker processes or actors, each loading the model once and using cores/N threads "
                        "(default: one per two cores)")
