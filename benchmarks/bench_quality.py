@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 from lars_service.evaluation.baselines import bandpass_split, fifth_of_mixture, ideal_ratio_mask  # noqa: E402
-from lars_service.evaluation.benchset import build_benchmark_set, load_one_shots, render_clip  # noqa: E402
+from lars_service.evaluation.benchset import build_benchmark_set, render_clip, split_kit  # noqa: E402
 from lars_service.evaluation.metrics import average_results, evaluate, format_table  # noqa: E402
 from lars_service.fallback.nmfd import separate_drums  # noqa: E402
 
@@ -51,7 +51,7 @@ def measure_cost(seconds: float) -> dict:
     """Separate a groove of `seconds` with `lars-service separate --processor demucs-filter` in a fresh
     process (the real streaming path: decode, NMFD block by block, write) and return its wall time,
     compute real-time factor and peak memory."""
-    one_minute = render_clip(load_one_shots(KITS_DIR), min(seconds, 60.0), seed=12345, name="cost").mixture
+    one_minute = render_clip(split_kit(KITS_DIR), min(seconds, 60.0), seed=12345, name="cost").mixture
     repeats = int(np.ceil(seconds * 44100 / one_minute.shape[1]))
     mixture = np.tile(one_minute, (1, repeats))[:, : int(round(seconds * 44100))]
     with tempfile.TemporaryDirectory() as scratch:

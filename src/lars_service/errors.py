@@ -86,6 +86,13 @@ class InstallSourceError(ServiceError):
     exit_code = EXIT_USAGE
 
 
+class KitError(ServiceError):
+    """A drum kit cannot be used: not a kit, unreadable, missing samples, or not an allowed source."""
+
+    error = "InvalidKit"
+    exit_code = EXIT_USAGE
+
+
 class DownloadError(ServiceError):
     """The weights could not be downloaded (HTTP error, or the connection failed after every retry)."""
 
@@ -104,9 +111,8 @@ class ModelsDirError(ServiceError):
     error = "ModelsDirError"
 
 
-def as_service_error(error: Exception) -> ServiceError:
-    """Any failure as a typed error: a ServiceError as it is, running out of memory and anything unforeseen
-    as a ProcessingError that says what happened."""
+def as_service_error(error: BaseException) -> ServiceError:
+    """`error` itself when it is a ServiceError, else a ProcessingError saying what happened (out of memory, a bug)."""
     if isinstance(error, ServiceError):
         return error
     if isinstance(error, MemoryError):
