@@ -83,6 +83,9 @@ def test_larsnet_batch_writes_what_separate_writes(tmp_path: Path, data_home: Pa
     assert single.returncode == 0
     marker = json.loads((batch / ".take1.lars.json").read_text())
     assert marker["result"]["processor"] == "larsnet" and marker["result"]["wiener_filter"] is True
+    # the one worker loaded the weights for its first input (take1, listed first) and reused them for take0
+    later = json.loads((batch / ".take0.lars.json").read_text())
+    assert marker["result"]["timings"]["load"] > 0.01 and later["result"]["timings"]["load"] < 0.005
     for stem, path in single.document["stems"].items():
         assert rows[str(good[1])]["stems"][stem] == str(batch / Path(path).name)
         batch_audio, _ = soundfile.read(rows[str(good[1])]["stems"][stem])
