@@ -133,8 +133,9 @@ def _connect(ray: ModuleType, address: str | None) -> None:
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise ProcessingError(f"cannot connect to {where}: {error}. Check that the cluster is up (`ray status` on its "
-                              "head node) and that --ray-address is its address (`ray://HEAD:10001` or `auto` on a node).",
-                              ray_address=address) from error
+                              "head node) and that --ray-address is its address (`auto` on a node, HEAD:6379, or "
+                              "ray://HEAD:10001). A cluster started by `ray start` wants its token: set RAY_AUTH_MODE=token "
+                              "and copy the head node's ~/.ray/auth_token here.", ray_address=address) from error
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
