@@ -254,3 +254,16 @@ def test_workers_of_a_killed_batch_roll_back_and_end(tmp_path: Path, data_home: 
     process.wait()
     assert processes_left(process.pid, seconds=60) == {}  # the worker stops at its next block
     assert [path.name for path in output_dir.iterdir()] == []
+
+
+def test_a_processor_that_cannot_run_stops_the_batch_at_once(tmp_path: Path, data_home: Path) -> None:
+    good, corrupt = catalog(tmp_path / "takes", (1.0, 1.0, 1.0, 1.0, 1.0))
+    output_dir = tmp_path / "stems"
+    result = run_cli("batch", "--input-dir", str(tmp_path / "takes"), "--output-dir", str(output_dir), "--workers", "1",
+                     "--processor", "larsnet", "--models-dir", str(tmp_path / "no-weights"), data_home=data_home)
+    assert result.returncode == 1
+    assert result.document["error"] == "ProcessorUnavailable" and "LarsNet weights missing" in result.document["message"]
+    details = result.document["details"]
+    assert details["summary"]["ok"] == 0 and details["not_done"] >= 4  # stopped after the first input or two
+    rows = read_manifest(output_dir / MANIFEST)
+    assert {row["error"]["error"] for row in rows.values()} <= {"ProcessorUnavailable", "InvalidInput"}

@@ -4,7 +4,9 @@ The run rewrites the manifest row by row as inputs finish (see manifest.py), rep
 input on the way (`stage` "batch", `done`/`total` inputs, `file`, `index`, `files`, `status`), and returns
 `{"version", "engine", "workers", "summary": {"ok", "failed", "skipped", "processing_time"}, "manifest"}`.
 On SIGINT/SIGTERM it gives out no more inputs, lets the workers roll back the ones in flight, keeps every
-finished row and raises Cancelled with the same summary (plus `not_done`) in its details.
+finished row and raises Cancelled with the same summary (plus `not_done`) in its details. When the processor
+cannot run (`--processor larsnet` without weights), every input would fail alike: the batch stops at the
+first such row and raises ProcessorUnavailable, with the same details.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, ProcessorUnavailableError
 from ..request import SeparationRequest, build_request
 from .inputs import BatchInput, from_directory, from_list
 from .manifest import DEFAULT_NAME, Manifest
@@ -76,6 +78,7 @@ def run_batch(batch: BatchRequest, progress: BatchProgress) -> dict[str, Any]:
 
     Raises:
         CancelledError: SIGINT or SIGTERM; finished inputs stay and are in the manifest.
+        ProcessorUnavailableError: the processor cannot run (every input would fail alike); the batch stopped.
         InvalidOptionError: --engine ray without Ray installed.
     """
     started = time.perf_counter()
@@ -86,6 +89,9 @@ def run_batch(batch: BatchRequest, progress: BatchProgress) -> dict[str, Any]:
             manifest.write(row)
             progress("batch", sum(manifest.counts.values()), len(requests), file=row["input"], index=index,
                      files=len(requests), status=row["status"])
+            if row["error"] and row["error"]["error"] == ProcessorUnavailableError.error and stop.failure is None:
+                # the processor cannot load (weights missing, say): every further input would fail alike
+                stop.failure = ProcessorUnavailableError(row["error"]["message"], **row["error"]["details"])
 
         if batch.engine == "ray":
             from .ray_engine import run_ray
@@ -97,13 +103,17 @@ def run_batch(batch: BatchRequest, progress: BatchProgress) -> dict[str, Any]:
             workers = batch.workers or default_workers(available_cores())
             run_local(requests, workers, stop, on_row)
         summary = {**manifest.counts, "processing_time": round(time.perf_counter() - started, 3)}
+    done = {"summary": summary, "not_done": len(requests) - sum(manifest.counts.values()), "manifest": str(manifest.path)}
+    if stop.failure is not None:
+        stop.failure.message += " The batch stopped there: fix this and run the same command again."
+        stop.failure.details.update(done)
+        raise stop.failure
     if stop():
         cancelled = stop.cancelled_error()
         cancelled.message = (f"cancelled by {stop.signal_name}: the inputs in flight were rolled back; the finished "
                              f"ones (ok {summary['ok']}, skipped {summary['skipped']}) are kept and listed in the "
                              "manifest. Run the same command again to finish the rest.")
-        cancelled.details.update(summary=summary, not_done=len(requests) - sum(manifest.counts.values()),
-                                 manifest=str(manifest.path))
+        cancelled.details.update(done)
         raise cancelled
     return {"version": __version__, "engine": batch.engine, "workers": workers, "summary": summary,
             "manifest": str(manifest.path)}

@@ -1,4 +1,5 @@
 """SIGINT and SIGTERM during a batch: remembered, not raised, so that the scheduling loop can stop cleanly.
+A failure that every further input would share (the processor cannot load) stops it the same way.
 
 The loop polls `StopRequest.signal_name`; raising inside it could interrupt a queue read half-way or leave a
 finished row unrecorded. A second signal is ignored while the batch winds down.
@@ -10,19 +11,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from ..errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError
+from ..errors import EXIT_SIGINT, EXIT_SIGTERM, CancelledError, ServiceError
 
 EXIT_CODES = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 
 
 class StopRequest:
-    """Which signal asked the batch to stop, if one has."""
+    """Why the batch is stopping, if it is: a signal, or a failure every further input would share."""
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
+        self.failure: ServiceError | None = None
 
     def __call__(self) -> bool:
-        return self.signal_name is not None
+        return self.signal_name is not None or self.failure is not None
 
     def cancelled_error(self) -> CancelledError:
         """The Cancelled error for the signal received."""
