@@ -11,10 +11,9 @@ first such row and raises ProcessorUnavailable, with the same details.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from .inputs import BatchInput, from_directory, from_list
 from .manifest import DEFAULT_NAME, Manifest
 from .signals import stop_on_signals
 
-ENGINES = ("local", "ray")
+#: progress(stage, done, total, **fields): the command's reporter; fields (file, index, files, status) join the event
 BatchProgress = Callable[..., None]
 
 
@@ -47,7 +46,7 @@ class BatchRequest:
 
     def requests(self) -> list[SeparationRequest]:
         """One separation request per input."""
-        return [dataclasses.replace(self.separation, input_path=item.path, output_dir=item.output_dir)
+        return [replace(self.separation, input_path=item.path, output_dir=item.output_dir)
                 for item in self.inputs]
 
 
