@@ -129,7 +129,8 @@ def _connect(ray: ModuleType, address: str | None) -> None:
         if address:
             ray.init(address=address, **quiet)
         else:
-            ray.init(num_cpus=available_cores(), include_dashboard=False, **quiet)
+            # "local": a new instance even when RAY_ADDRESS is set or a cluster (live or stale) is recorded here
+            ray.init(address="local", num_cpus=available_cores(), include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise ProcessingError(f"cannot connect to {where}: {error}. Check that the cluster is up (`ray status` on its "
