@@ -50,6 +50,7 @@ def test_a_corrupt_file_is_one_failed_row_and_a_rerun_skips_the_finished(tmp_pat
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert [event["done"] for event in events] == [1, 2, 3, 4, 5]
     assert {event["file"] for event in events} == set(rows) and {event["files"] for event in events} == {5}
+    assert {event["index"] for event in events} == {1, 2, 3, 4, 5}  # each input's place in the sorted folder
     assert sorted(path.name for path in output_dir.iterdir() if not path.name.startswith(".")) == sorted(
         [MANIFEST] + [Path(path).name for row in rows.values() for path in row["stems"].values()])
     written = {path: path.stat().st_mtime_ns for path in output_dir.iterdir()}

@@ -1,7 +1,7 @@
 """`lars-service batch`: the batch request, checked up front, and the run that ends in one JSON document.
 
 The run rewrites the manifest row by row as inputs finish (see manifest.py), reports one progress event per
-input on the way (`stage` "batch", `done`/`total` inputs, `file`, `index`, `files`, `status`), and returns
+input on the way (`stage` "batch", `done`/`total` inputs, `file`, `index` from 1, `files`, `status`), and returns
 `{"version", "engine", "workers", "summary": {"ok", "failed", "skipped", "processing_time"}, "manifest"}`.
 On SIGINT/SIGTERM it gives out no more inputs, lets the workers roll back the ones in flight, keeps every
 finished row and raises Cancelled with the same summary (plus `not_done`) in its details. When the processor
@@ -86,7 +86,7 @@ def run_batch(batch: BatchRequest, progress: BatchProgress) -> dict[str, Any]:
 
         def on_row(index: int, row: dict[str, Any]) -> None:
             manifest.write(row)
-            progress("batch", sum(manifest.counts.values()), len(requests), file=row["input"], index=index,
+            progress("batch", sum(manifest.counts.values()), len(requests), file=row["input"], index=index + 1,
                      files=len(requests), status=row["status"])
             if row["error"] and row["error"]["error"] == ProcessorUnavailableError.error and stop.failure is None:
                 # the processor cannot load (weights missing, say): every further input would fail alike
