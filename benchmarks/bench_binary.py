@@ -1,12 +1,12 @@
-"""One-file versus one-folder: build time, size on disk, and start-up to the JSON for a 2 s drum clip.
+"""The frozen binary: size on disk, compressed size, files, and start-up to the JSON for a 5 s drum clip.
 
-    python benchmarks/bench_binary.py [--runs 3] [--keep DIR]
+    python benchmarks/bench_binary.py [--runs 5] [--binary dist/lars-service/lars-service] [--variants one-folder,one-file]
 
-Builds both variants from lars-service.spec into a scratch directory (from scratch: no PyInstaller cache
-of this build), then times `lars-service separate` of a 2 s clip of a real drum loop until its JSON
-document is read, `--runs` times per variant and processor (the first run after the build comes first;
-page caches are not dropped, so later runs are warm), with `python -m lars_service` as the baseline.
-Prints a Markdown table.
+Builds each variant from lars-service.spec into a scratch directory (from scratch), or measures `--binary` as it is.
+The golden (official-format) checkpoints are installed by the binary itself (`models install`, which also writes
+the ONNX model files), then `lars-service separate` of a 5 s clip of a real drum loop is timed from spawning the
+process until its JSON document is parsed, `--runs` times (median; page caches warm after the first), for one
+U-Net (`--stems kick`), all five, and the placeholder (no model). Prints Markdown tables.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -26,65 +27,82 @@ sys.path.insert(0, str(REPO / "tests"))
 from support import GOLDEN_MODELS, drum_clip  # noqa: E402  (the tests' real drum clip)
 
 VARIANTS = {"one-folder": [], "one-file": ["--", "--onefile"]}
+WORK = {
+    "larsnet, 1 U-Net (kick)": ["--processor", "larsnet", "--stems", "kick"],
+    "larsnet, 5 U-Nets": ["--processor", "larsnet"],
+    "placeholder (no model)": ["--processor", "placeholder"],
+}
 
 
-def build(variant: str, scratch: Path) -> tuple[Path, float, int]:
-    """Build `variant` into scratch; returns (binary, build seconds, bytes on disk)."""
+def build(variant: str, scratch: Path) -> tuple[Path, float]:
+    """Build `variant` into scratch; returns (binary, build seconds)."""
     dist, work = scratch / f"dist-{variant}", scratch / f"build-{variant}"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "ERROR", "--distpath", str(dist),
                     "--workpath", str(work), str(REPO / "lars-service.spec"), *VARIANTS[variant]], cwd=REPO, check=True)
-    seconds = time.perf_counter() - started
     output = dist / "lars-service"
-    files = [path for path in output.rglob("*") if path.is_file() and not path.is_symlink()] if output.is_dir() else [output]
-    size = sum(path.stat().st_size for path in files)
-    binary = output / "lars-service" if output.is_dir() else output
-    return binary, seconds, size
+    return (output / "lars-service" if output.is_dir() else output), time.perf_counter() - started
 
 
-def time_to_json(command: list[str], clip: Path, output_dir: Path, processor_arguments: list[str], env: dict[str, str]) -> float:
-    """Seconds from spawning the service until its success document is parsed."""
+def bundle_facts(binary: Path, scratch: Path) -> tuple[int, int, int]:
+    """(bytes on disk, bytes as .tar.gz, files) of the bundle `binary` belongs to (its folder, or the one file)."""
+    root = binary.parent if binary.parent.name == "lars-service" else binary
+    files = [path for path in root.rglob("*") if path.is_file() and not path.is_symlink()] if root.is_dir() else [root]
+    archive = scratch / "bundle.tar.gz"
+    with tarfile.open(archive, "w:gz") as packed:
+        packed.add(root, arcname=root.name)
+    size = archive.stat().st_size
+    archive.unlink()
+    return sum(path.stat().st_size for path in files), size, len(files)
+
+
+def time_to_json(binary: Path, clip: Path, output_dir: Path, arguments: list[str], env: dict[str, str]) -> tuple[float, dict]:
+    """Seconds from spawning the service until its success document is parsed, and the document."""
     started = time.perf_counter()
-    completed = subprocess.run([*command, "separate", "--input", str(clip), "--output-dir", str(output_dir), *processor_arguments],
-                               capture_output=True, text=True, env=env, cwd=REPO)
+    completed = subprocess.run([str(binary), "separate", "--input", str(clip), "--output-dir", str(output_dir), *arguments],
+                               capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
     document = json.loads(completed.stdout)
     if completed.returncode != 0 or "error" in document:
-        raise RuntimeError(f"{command} failed: {completed.stdout}\n{completed.stderr[-2000:]}")
-    return seconds
+        raise RuntimeError(f"{binary} failed: {completed.stdout}\n{completed.stderr[-2000:]}")
+    return seconds, document
 
 
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    options.add_argument("--runs", type=int, default=3, help="timed runs per variant and processor (default 3)")
-    options.add_argument("--keep", type=Path, help="build into this directory and keep it (default: a temporary one)")
+    options.add_argument("--runs", type=int, default=5, help="timed runs per binary and work (default 5)")
+    options.add_argument("--binary", type=Path, help="measure this built binary instead of building")
+    options.add_argument("--variants", default="one-folder", help="comma list of one-folder, one-file to build")
     arguments = options.parse_args()
-    scratch = arguments.keep or Path(tempfile.mkdtemp(prefix="lars-bench-binary-"))
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="lars-bench-binary-"))
     env = {key: value for key, value in os.environ.items() if key != "LARS_MODELS_DIR"}
-    env.update(XDG_DATA_HOME=str(scratch / "data-home"), PYTHONPATH=str(REPO / "src"))
-    clip = drum_clip(scratch / "amen_2s.wav", 2.0)
-    processors = {
-        "demucs-filter": ["--processor", "demucs-filter"],
-        "larsnet (5 U-Nets, golden weights)": ["--processor", "larsnet", "--models-dir", str(GOLDEN_MODELS)],
-    }
-    commands: dict[str, tuple[list[str], str, str]] = {"python -m lars_service": ([sys.executable, "-m", "lars_service"], "-", "-")}
+    env["XDG_DATA_HOME"] = str(scratch / "data-home")
+    clip = drum_clip(scratch / "amen_5s.wav", 5.0)
     try:
-        for variant in VARIANTS:
-            binary, seconds, size = build(variant, scratch)
-            commands[variant] = ([str(binary)], f"{seconds:.0f} s", f"{size / 2**20:.0f} MiB")
-        print(f"\n{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, clip {clip.name} (2.0 s stereo 44.1 kHz), "
-              f"{arguments.runs} runs each: first run after the build, then median of all\n")
-        print("| variant | build time | size | processor | first run to JSON | median to JSON |")
-        print("|---|---|---|---|---|---|")
-        for name, (command, build_time, size) in commands.items():
-            for processor, processor_arguments in processors.items():
-                times = [time_to_json(command, clip, scratch / "out", processor_arguments, env) for _ in range(arguments.runs)]
-                print(f"| {name} | {build_time} | {size} | {processor} | {times[0]:.2f} s | {statistics.median(times):.2f} s |",
-                      flush=True)
+        binaries = {"given": (arguments.binary.resolve(), None)} if arguments.binary else {
+            variant: build(variant, scratch) for variant in arguments.variants.split(",")}
+        print(f"\n{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start, Python {sys.version.split()[0]}, "
+              f"clip {clip.name} (5.0 s stereo 44.1 kHz), golden weights installed by the binary, {arguments.runs} runs each\n")
+        print("| variant | build time | on disk | .tar.gz | files |")
+        print("|---|---|---|---|---|")
+        for name, (binary, seconds) in binaries.items():
+            size, compressed, files = bundle_facts(binary, scratch)
+            built = "-" if seconds is None else f"{seconds:.0f} s"
+            print(f"| {name} | {built} | {size / 1e6:.0f} MB ({size / 2**20:.0f} MiB) | {compressed / 1e6:.0f} MB | {files} |")
+        print("\n| variant | work | runtime | first run s | median s | min s | load s | compute s |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, (binary, _) in binaries.items():
+            subprocess.run([str(binary), "models", "install", str(GOLDEN_MODELS), "--allow-unverified", "--progress", "none"],
+                           check=True, capture_output=True, env=env)
+            for work, work_arguments in WORK.items():
+                runs = [time_to_json(binary, clip, scratch / "out", work_arguments, env) for _ in range(arguments.runs)]
+                times = [seconds for seconds, _ in runs]
+                document = runs[-1][1]
+                print(f"| {name} | {work} | {document['runtime']} | {times[0]:.2f} | {statistics.median(times):.2f} | "
+                      f"{min(times):.2f} | {document['timings']['load']:.2f} | {document['timings']['compute']:.2f} |", flush=True)
+        print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     finally:
-        if arguments.keep is None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

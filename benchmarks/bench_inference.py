@@ -1,4 +1,5 @@
-"""LarsNet inference benchmark: exactness, speed against the published method, precision, memory, startup.
+"""LarsNet inference benchmark: exactness, speed against the published method, per-runtime U-Net speed, precision,
+memory, startup. Both runtimes: ONNX Runtime + numpy (the CPU default) and torch.
 
 Prints tables; run from the repository root:
 
@@ -10,6 +11,7 @@ The golden fixture checkpoints stand in for the official weights: same architect
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -32,10 +34,23 @@ from lars_service.larsnet.inference import InferenceUNet  # noqa: E402
 from lars_service.larsnet.transforms import fold, hann_window, istft, pad_length, stft, unfold  # noqa: E402
 from lars_service.larsnet.weights import load_unets  # noqa: E402
 from lars_service.allocator import keep_freed_memory  # noqa: E402
+from lars_service.runtime.mask_models import MaskModel, create_session, session_options  # noqa: E402
+from lars_service.runtime.onnx_graph import unet_onnx_bytes  # noqa: E402
+from lars_service.runtime.onnx_separator import OnnxSeparator  # noqa: E402
+from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
+from lars_service.larsnet.checkpoints import weights_file  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
 PUBLISHED_SECONDS_60S = 10.5  # LARSNET_SPEC.md: the published implementation, five U-Nets, 60 s, this machine type
+RUNTIMES = {"onnx": OnnxSeparator.from_models_dir, "torch": Separator}
+
+
+def onnx_unets(models: Path, subpixel: bool = True) -> list[MaskModel]:
+    """The five official U-Nets as ORT sessions; `subpixel=False` keeps ConvTranspose in the decoder (the lever off)."""
+    config = load_config()
+    return [MaskModel(create_session(unet_onnx_bytes(read_numpy_state_dict(weights_file(models, stem, config)), subpixel=subpixel)),
+                      (stem,), config.bins[stem], five_heads=False) for stem in STEMS]
 
 
 def table(title: str, header: list[str], rows: list[list[object]]) -> None:
@@ -148,16 +163,18 @@ def section_exactness(models: Path) -> None:
     with np.load(GOLDEN / "expected.npz") as archive:
         expected = {key: archive[key] for key in archive.files}
     rows = []
-    for mode, alpha in (("plain", None), ("wiener1", 1.0), ("wiener2", 2.0)):
-        separator = Separator(models, STEMS, wiener_exponent=alpha)
+    for (mode, alpha), (runtime, build) in itertools.product(
+            (("plain", None), ("wiener1", 1.0), ("wiener2", 2.0)), RUNTIMES.items()):
+        separator = build(models, STEMS, wiener_exponent=alpha)
         worst = 0.0
         for case in ("stereo_2s", "short_0s5"):
             audio = soundfile.read(GOLDEN / f"{case}.wav", dtype="float32", always_2d=True)[0].T
             for stem, output in separator.separate(audio).items():
                 reference = expected[f"{case}/{mode}/{stem}"]
                 worst = max(worst, float(np.abs(output - reference).max()) / max(1.0, float(np.abs(reference).max())))
-        rows.append([mode, f"{worst:.2e}", "1e-4", "yes" if worst <= 1e-4 else "NO"])
-    table("Exactness: default path (fp32) against the published outputs", ["mode", "max error / max(1,|ref|)", "tolerance", "within"], rows)
+        rows.append([runtime, mode, f"{worst:.2e}", "1e-4", "yes" if worst <= 1e-4 else "NO"])
+    table("Exactness: both runtimes (fp32) against the published outputs",
+          ["runtime", "mode", "max error / max(1,|ref|)", "tolerance", "within"], rows)
 
 
 def time_variant(variant: str, models: Path, audio: np.ndarray, device: str = "cpu") -> float:
@@ -192,8 +209,13 @@ def section_speed(models: Path, device: str) -> None:
         row("published method as it runs (whole-file batch, reference U-Net, glibc's default allocator)",
             time_in_fresh_process("published", models))
         row("published method given our allocator setting (freed memory kept for reuse)", time_variant("published", models, audio))
+    if device == "cpu":
+        ours = OnnxSeparator.from_models_dir(models, STEMS)
+        row("**ours, onnx runtime (the CPU default): ORT, sub-pixel decoder, numpy STFT**", best_time(lambda: ours.separate(audio)))
+        ours.mask_models = onnx_unets(models, subpixel=False)
+        row("  onnx lever off: ORT's ConvTranspose in the decoder", best_time(lambda: ours.separate(audio)))
     separator = Separator(models, STEMS, device=device)
-    row("ours fp32: streamed, inference U-Net, channels-last (default)", best_time(lambda: separator.separate(audio), device))
+    row("ours, torch runtime: streamed, inference U-Net, channels-last", best_time(lambda: separator.separate(audio), device))
     if device == "cpu":
         row("  lever off: glibc's default allocator (freed blocks unmapped, faulted in again)", time_in_fresh_process("ours", models))
         fast_unets = separator.unets
@@ -220,6 +242,59 @@ def section_speed(models: Path, device: str) -> None:
         f"4x the published 10.5 s needs {flops / 1e9 / (PUBLISHED_SECONDS_60S / 4):.0f} GFLOP/s)",
         ["variant", "seconds", "real time", "vs published 10.5 s", "GFLOP/s", "of fp32 peak"], rows,
     )
+
+
+def section_runtimes(models: Path) -> None:
+    """Seconds per U-Net for the 6 segments of 60 s, each runtime alone (masks only: no STFT, no filtering)."""
+    segments = torch.rand(6, 2, 2049, 512) * 4
+    config = load_config()
+    unet = load_unets(models, ("kick",), config)["kick"]
+    state = read_numpy_state_dict(weights_file(models, "kick", config))
+    magnitude = np.ascontiguousarray(segments[:, :, :2048].numpy())
+    inference = InferenceUNet(unet).eval()
+    flops = unet_flops() * 6
+    rows = []
+    for name, function in (
+        ("torch: inference U-Net, channels-last", lambda: [inference(segments[index:index + 1]) for index in range(6)]),
+        ("onnx: ORT, sub-pixel decoder (default)", session_runner(create_session(unet_onnx_bytes(state)), magnitude)),
+        ("onnx: ORT, ConvTranspose decoder", session_runner(create_session(unet_onnx_bytes(state, subpixel=False)), magnitude)),
+    ):
+        seconds = best_time(function)
+        rows.append([name, f"{seconds:.2f}", f"{flops / seconds / 1e9:.0f}"])
+    table(f"Per-U-Net speed: one U-Net over 6 segments (60 s), one segment per call, {torch.get_num_threads()} threads",
+          ["runtime", "seconds", "GFLOP/s"], rows)
+    shares = {variant: kernel_shares(unet_onnx_bytes(state, subpixel=variant == "sub-pixel"), magnitude[:1])
+              for variant in ("ConvTranspose", "sub-pixel")}
+    operators = sorted({name for share in shares.values() for name in share}, key=lambda name: -max(
+        share.get(name, 0.0) for share in shares.values()))
+    table("ORT kernel time by operator, one U-Net on one segment (ORT's profiler; decoder as ConvTranspose vs sub-pixel)",
+          ["operator", *(f"{variant} decoder" for variant in shares)],
+          [[name, *(f"{100 * share.get(name, 0.0):.0f}%" for share in shares.values())] for name in operators])
+
+
+def kernel_shares(model: bytes, magnitude: np.ndarray) -> dict[str, float]:
+    """Share of ORT's kernel time per operator type (after ORT's graph optimizations) over 3 runs."""
+    import onnxruntime
+
+    options = session_options()
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory() as scratch:
+        options.profile_file_prefix = str(Path(scratch) / "ort")
+        session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+        for _ in range(3):
+            session.run(None, {"magnitude": magnitude})
+        events = json.loads(Path(session.end_profiling()).read_text())
+    totals: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            operator = event["args"]["op_name"]
+            totals[operator] = totals.get(operator, 0.0) + event["dur"]
+    return {operator: duration / sum(totals.values()) for operator, duration in totals.items()}
+
+
+def session_runner(session, magnitude: np.ndarray):
+    """A function running `session` on each segment of `magnitude` (segments, 2, F, T) in turn."""
+    return lambda: [session.run(None, {"magnitude": magnitude[index:index + 1]}) for index in range(len(magnitude))]
 
 
 def section_precision(models: Path, device: str) -> None:
@@ -277,20 +352,23 @@ def section_startup(models: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         clip = Path(scratch) / "clip_5s.wav"
         soundfile.write(clip, drum_audio(5.0).T, 44100)
-        for stems in ("kick", ",".join(STEMS)):
+        for runtime, stems in itertools.product(("onnx", "torch"), ("kick", ",".join(STEMS))):
             document, wall, _ = run_cli_measured(
-                ["separate", "-i", str(clip), "-o", str(Path(scratch) / "out"), "--processor", "larsnet", "--models-dir", str(models), "--stems", stems]
+                ["separate", "-i", str(clip), "-o", str(Path(scratch) / "out"), "--processor", "larsnet", "--models-dir", str(models),
+                 "--stems", stems, "--runtime", runtime, "--device", "cpu"]
             )
             timings = document["timings"]
             interpreter = wall - timings["imports"] - timings["load"] - timings["compute"]
-            rows.append([stems, f"{wall:.2f}", f"{interpreter:.2f}", f"{timings['imports']:.2f}", f"{timings['load']:.2f}", f"{timings['compute']:.2f}"])
-    table("Startup: process start to JSON for a 5 s clip (CPU)", ["stems", "total s", "interpreter + CLI s", "imports s", "weights s", "compute s"], rows)
+            rows.append([runtime, stems, f"{wall:.2f}", f"{interpreter:.2f}", f"{timings['imports']:.2f}", f"{timings['load']:.2f}",
+                         f"{timings['compute']:.2f}"])
+    table(f"Startup: `python -m lars_service` start to JSON for a 5 s clip (CPU), weights from {models}",
+          ["runtime", "stems", "total s", "interpreter + CLI s", "imports s", "weights s", "compute s"], rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", type=Path, default=GOLDEN / "pretrained_larsnet_models")
-    parser.add_argument("--sections", default="exactness,speed,precision,memory,startup")
+    parser.add_argument("--sections", default="exactness,speed,runtimes,precision,memory,startup")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--long", action="store_true", help="also run a 60-minute input in the memory section")
     parser.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator at its defaults")
@@ -308,6 +386,8 @@ def main() -> None:
         section_exactness(args.models_dir)
     if "speed" in sections:
         section_speed(args.models_dir, args.device)
+    if "runtimes" in sections:
+        section_runtimes(args.models_dir)
     if "precision" in sections:
         section_precision(args.models_dir, args.device)
     if "memory" in sections:

@@ -1,4 +1,5 @@
-"""Load time of the five LarsNet U-Nets: official-format `.pth` checkpoints versus converted `.safetensors`.
+"""Load time of the five LarsNet U-Nets: official-format `.pth` checkpoints versus converted `.safetensors`, and
+for the onnx runtime: a session from the graph built in memory from the `.pth`, versus from the `.onnx` model file.
 
     python benchmarks/bench_weights_load.py [--models-dir DIR] [--repeats N] [--training-size]
 
@@ -7,7 +8,10 @@ official files are 118 MB, since they also carry the optimizer state; --training
 with an Adam state of the same shapes, which makes it 118 MB like the official ones). The checkpoints are copied to a
 temporary folder and converted there with `models convert`; the table gives, per stem, the median over
 --repeats of `larsnet.weights.read_state_dict` (read the tensors) and of `load_unet` (read, check names and
-shapes, build the U-Net and load the tensors into it).
+shapes, build the U-Net and load the tensors into it); then the onnx runtime's `pth_reader.read_numpy_state_dict`
+(the same tensors without torch), an ORT session of the graph built in memory from the `.pth` (read, check, build,
+create the session: what `separate` does when there is no model file), and an ORT session from the `.onnx` model
+file that `models install/convert` write.
 """
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ from lars_service.larsnet import STEMS  # noqa: E402
 from lars_service.larsnet.config import load_config  # noqa: E402
 from lars_service.larsnet.weights import load_unet, read_state_dict, safetensors_path  # noqa: E402
 from lars_service.models.convert import convert_models  # noqa: E402
+from lars_service.runtime.mask_models import create_session  # noqa: E402
+from lars_service.runtime.model_files import onnx_path, unet_model_bytes  # noqa: E402
+from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
 
 DEFAULT_MODELS = REPO.parent / "shared" / "fixtures" / "larsnet_golden" / "pretrained_larsnet_models"
 
@@ -77,7 +84,8 @@ def main() -> None:
                 shutil.copyfile(source, config.checkpoint_path(models_dir, stem))
         convert_models(models_dir)
         load_unet(config.checkpoint_path(models_dir, STEMS[0]), config.bins[STEMS[0]])  # warm up torch
-        columns = ("read .pth", "read .sft", "load_unet .pth", "load_unet .sft")
+        columns = ("read .pth", "read .sft", "load_unet .pth", "load_unet .sft", "numpy .pth", "ORT from .pth",
+                   "ORT from .onnx")
         print(f"{'stem':<8} {'.pth MB':>8} {'.sft MB':>8} " + " ".join(f"{name + ' s':>16}" for name in columns))
         totals = [0.0] * len(columns)
         for stem in STEMS:
@@ -89,6 +97,9 @@ def main() -> None:
                 median_seconds(lambda: read_state_dict(converted), args.repeats),
                 median_seconds(lambda: load_unet(checkpoint, bins), args.repeats),
                 median_seconds(lambda: load_unet(converted, bins), args.repeats),
+                median_seconds(lambda: read_numpy_state_dict(checkpoint), args.repeats),
+                median_seconds(lambda: create_session(unet_model_bytes(checkpoint, stem, bins)), args.repeats),
+                median_seconds(lambda: create_session(onnx_path(checkpoint)), args.repeats),
             ]
             totals = [total + value for total, value in zip(totals, seconds)]
             print(f"{stem:<8} {checkpoint.stat().st_size / 1e6:>8.1f} {converted.stat().st_size / 1e6:>8.1f} "

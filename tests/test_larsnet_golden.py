@@ -1,6 +1,7 @@
 """LarsNet computes exactly what the published implementation computes (golden fixtures).
 
-Every case, mode and stem of expected.npz, through the Python API and through the real CLI.
+Every case, mode and stem of expected.npz, on both runtimes (torch, and ONNX Runtime + numpy), through the
+Python API and through the real CLI.
 """
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import pytest
 import soundfile
 
 from lars_service.larsnet import Separator
+from lars_service.runtime.onnx_separator import OnnxSeparator
 from support import GOLDEN, GOLDEN_MODELS, STEMS, run_cli
 
 CASES = ("stereo_2s", "short_0s5")
 MODES = {"plain": None, "wiener1": 1.0, "wiener2": 2.0}
+RUNTIMES = {"torch": Separator, "onnx": OnnxSeparator.from_models_dir}
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +43,10 @@ def test_fixture_covers_every_case_mode_and_stem(expected: dict[str, np.ndarray]
     assert set(expected) == {f"{case}/{mode}/{stem}" for case in CASES for mode in MODES for stem in STEMS}
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("mode", MODES)
-def test_python_api_matches_published_implementation(mode: str, expected: dict[str, np.ndarray]) -> None:
-    separator = Separator(GOLDEN_MODELS, STEMS, wiener_exponent=MODES[mode])
+def test_python_api_matches_published_implementation(mode: str, runtime: str, expected: dict[str, np.ndarray]) -> None:
+    separator = RUNTIMES[runtime](GOLDEN_MODELS, STEMS, wiener_exponent=MODES[mode])
     for case in CASES:
         stems = separator.separate(read_input(case))
         assert list(stems) == list(STEMS)
@@ -51,18 +55,20 @@ def test_python_api_matches_published_implementation(mode: str, expected: dict[s
             assert_matches(stems[stem], expected[f"{case}/{mode}/{stem}"], f"{case}/{mode}/{stem}")
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("mode", MODES)
-def test_cli_matches_published_implementation(case: str, mode: str, expected: dict[str, np.ndarray], tmp_path: Path, data_home: Path) -> None:
+def test_cli_matches_published_implementation(case: str, mode: str, runtime: str, expected: dict[str, np.ndarray],
+                                              tmp_path: Path, data_home: Path) -> None:
     wiener = [] if MODES[mode] is None else ["--wiener-filter", "--wiener-exponent", str(MODES[mode])]
     result = run_cli(
         "separate", "--input", str(GOLDEN / f"{case}.wav"), "--output-dir", str(tmp_path / "out"),
         "--models-dir", str(GOLDEN_MODELS), "--processor", "larsnet", "--format", "wav", "--bit-depth", "32",
-        *wiener, data_home=data_home,
+        "--runtime", runtime, *wiener, data_home=data_home,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     document = result.document
-    assert document["processor"] == "larsnet"
+    assert (document["processor"], document["runtime"], document["backend"]) == ("larsnet", runtime, "cpu")
     assert document["wiener_filter"] is (MODES[mode] is not None)
     assert document["wiener_exponent"] == MODES[mode]
     assert document["warnings"] == []

@@ -42,6 +42,9 @@ BAD_OPTIONS: list[tuple[str, tuple[str, ...], str, tuple[str, ...]]] = [
     ("mp3-sample-rate", ("--format", "mp3", "--sample-rate", "96000"), "InvalidOption", ("mp3 cannot be written at 96000", "choose one of")),
     ("unknown-processor", ("--processor", "magic"), "UsageError", ("invalid choice: 'magic'", "--help")),
     ("unknown-device", ("--device", "tpu"), "UsageError", ("invalid choice: 'tpu'", "--help")),
+    ("unknown-runtime", ("--runtime", "tensorflow"), "UsageError", ("invalid choice: 'tensorflow'", "--help")),
+    ("onnx-runtime-on-a-gpu", ("--runtime", "onnx", "--device", "cuda"), "InvalidOption",
+     ("--runtime onnx runs on the CPU only", "use --device cpu", "or --runtime torch")),
 ]
 
 

@@ -71,7 +71,11 @@ def _add_separation_options(command: argparse.ArgumentParser) -> None:
     """The options of a separation, shared by `separate` and `batch`."""
     command.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
     command.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
-                         help="torch device; auto prefers cuda, then a working mps, then cpu (default: auto)")
+                         help="device; auto prefers cuda, then a working mps (both need torch), then cpu (default: auto)")
+    command.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
+                         help="LarsNet's inference runtime: onnx (ONNX Runtime, CPU, no PyTorch needed) or torch (CPU, cuda, "
+                         "mps; pip install 'lars-service[torch]'); auto uses onnx on the CPU when installed, else torch "
+                         "(default: auto)")
     command.add_argument("--wiener-filter", action="store_true", help="alpha-Wiener filtering across the five stems (runs all five U-Nets)")
     command.add_argument("--wiener-exponent", type=float, metavar="A", help="alpha of the Wiener filter, > 0 (default 1.0; needs --wiener-filter)")
     command.add_argument("--format", choices=tuple(FORMATS), default="wav", help="output format (default: wav)")

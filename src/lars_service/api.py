@@ -44,7 +44,7 @@ class ProcessorCache:
     def processor(self, request: SeparationRequest, device: str) -> tuple[Processor, list[str]]:
         """`processors.load_processor`, loaded once per configuration; returns (processor, passed-over warnings)."""
         key = (request.processor, device, request.models_dir, request.stems, request.wiener_exponent,
-               request.drum_isolation)
+               request.drum_isolation, request.runtime)
         if key not in self._processors:
             from .processors import load_processor
 
@@ -61,9 +61,9 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
         processors: loaded processors to reuse (and to add to); None loads afresh for this request alone.
 
     Returns:
-        The success document: version, model, backend, processor, processor_details, stems {stem: absolute path},
+        The success document: version, model, backend, processor, runtime, processor_details, stems {stem: absolute path},
         wiener_filter, wiener_exponent, output_format, bit_depth, sample_rate, processing_time,
-        timings {imports, load, compute} in seconds (torch and processor code and device probing;
+        timings {imports, load, compute} in seconds (runtime and processor code and device probing;
         processor and weights loading; decoding, separating and writing), input {path, sample_rate, channels, duration}, warnings.
 
     Raises:
@@ -101,6 +101,7 @@ def separate(request: SeparationRequest, progress: ProgressCallback | None = Non
         "model": "LARS",
         "backend": device,
         "processor": processor.name,
+        "runtime": processor.runtime,
         "processor_details": processor.details,
         "stems": {stem: str(path) for stem, path in written.items()},
         "wiener_filter": processor.wiener_applied,

@@ -1,9 +1,13 @@
-"""Choosing the torch device: auto prefers cuda, then a working mps, then cpu."""
+"""Choosing the device: auto prefers cuda, then a working mps, then cpu.
+
+cuda and mps need torch; without it (a torch-free install, or the frozen binary) the CPU is the only
+device, and torch is never imported for finding that out.
+"""
 from __future__ import annotations
 
 import logging
 
-import torch
+from .runtime.choice import installed
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -11,11 +15,15 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 
 def cuda_works() -> bool:
     """True when a CUDA device is present."""
+    import torch
+
     return torch.cuda.is_available()
 
 
 def mps_works() -> bool:
     """True when MPS is reported *and* a small computation on it succeeds."""
+    import torch
+
     if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         return False
     try:
@@ -27,7 +35,9 @@ def mps_works() -> bool:
 
 
 def available_devices() -> list[str]:
-    """Usable devices, in order of preference."""
+    """Usable devices, in order of preference (only the CPU when torch is not installed)."""
+    if not installed("torch"):
+        return ["cpu"]
     return [name for name, works in (("cuda", cuda_works), ("mps", mps_works)) if works()] + ["cpu"]
 
 
@@ -37,9 +47,12 @@ def resolve_device(requested: str) -> tuple[str, list[str]]:
     Returns:
         (device, warnings): a requested device that is not usable falls back to cpu with a warning.
     """
+    if requested == "cpu":
+        return "cpu", []
     usable = available_devices()
     if requested == "auto":
         return usable[0], []
     if requested in usable:
         return requested, []
-    return "cpu", [f"device {requested} is not available here; running on cpu"]
+    reason = "" if installed("torch") else " (cuda and mps need torch: pip install 'lars-service[torch]')"
+    return "cpu", [f"device {requested} is not available here{reason}; running on cpu"]

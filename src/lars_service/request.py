@@ -24,6 +24,7 @@ class SeparationRequest:
         wiener_exponent: alpha of the alpha-Wiener filter, or None when filtering is off.
         bit_depth: 16, 24 or 32 (float, wav only), or None for mp3.
         models_dir_source: how `models_dir` was chosen (see models_dir.resolve_models_dir).
+        runtime: LarsNet's inference runtime, auto|onnx|torch (see runtime/choice.py); onnx implies the CPU.
     """
 
     input_path: Path
@@ -38,6 +39,7 @@ class SeparationRequest:
     models_dir_source: str
     processor: str
     drum_isolation: str = "auto"
+    runtime: str = "auto"
 
 
 def parse_stems(text: str) -> tuple[str, ...]:
@@ -75,12 +77,17 @@ def build_request(args: argparse.Namespace) -> SeparationRequest:
         raise InvalidOptionError(
             f"mp3 cannot be written at {args.sample_rate} Hz; choose one of {', '.join(map(str, MP3_SAMPLE_RATES))} or another format"
         )
+    runtime = getattr(args, "runtime", "auto")
+    device = args.device
+    if runtime == "onnx" and device not in ("auto", "cpu"):
+        raise InvalidOptionError(f"--runtime onnx runs on the CPU only; use --device cpu (or auto), or --runtime torch "
+                                 f"for {device}", runtime=runtime, device=device)
     models_dir, models_dir_source = resolve_models_dir(args.models_dir)
     return SeparationRequest(
         input_path=Path(args.input).expanduser().resolve(),
         output_dir=Path(args.output_dir).expanduser().resolve(),
         stems=stems,
-        device=args.device,
+        device="cpu" if runtime == "onnx" else device,
         wiener_exponent=alpha if args.wiener_filter else None,
         output_format=output_format,
         bit_depth=bit_depth,
@@ -89,4 +96,5 @@ def build_request(args: argparse.Namespace) -> SeparationRequest:
         models_dir_source=models_dir_source,
         processor=args.processor,
         drum_isolation=args.drum_isolation,
+        runtime=runtime,
     )

@@ -37,6 +37,21 @@ class LarsNetConfig:
         return Path(models_dir) / stem / self.checkpoint_names[stem]
 
 
+def select_stems(stems: tuple[str, ...] | list[str], wiener_exponent: float | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the stems to return, in STEMS order; the stems whose masks are needed: all five with the Wiener filter).
+
+    Raises:
+        ValueError: unknown or no stems, or a Wiener exponent that is not > 0.
+    """
+    unknown = [stem for stem in stems if stem not in STEMS]
+    if unknown or not stems:
+        raise ValueError(f"stems must be a non-empty subset of {', '.join(STEMS)}; got {list(stems)}")
+    if wiener_exponent is not None and not wiener_exponent > 0:
+        raise ValueError(f"the Wiener exponent must be > 0, got {wiener_exponent}")
+    selected = tuple(stem for stem in STEMS if stem in stems)
+    return selected, STEMS if wiener_exponent is not None else selected
+
+
 def load_config(path: Path = DEFAULT_CONFIG_PATH) -> LarsNetConfig:
     """Read an official-format `config.yaml`.
 

@@ -26,9 +26,37 @@ class WeightsMissingError(LarsNetError):
 class UnsafeCheckpointError(LarsNetError):
     """A checkpoint's pickle asks for code or types that the safe loader does not allow."""
 
+    @classmethod
+    def refused(cls, path: object, reason: str) -> UnsafeCheckpointError:
+        """The error for a pickle that asked for `reason` (e.g. "GLOBAL posix.system") and was not executed."""
+        return cls(
+            f"refused to load {path}: its pickle asks for something other than tensors ({reason}). "
+            "It could run code, so it was not executed. Use the official LarsNet checkpoints, or convert "
+            "your own with `torch.save({'model_state_dict': model.state_dict()}, path)`."
+        )
+
 
 class CorruptCheckpointError(LarsNetError):
     """A checkpoint cannot be read: truncated, not a torch file, or without a model state dict."""
+
+    @classmethod
+    def not_a_checkpoint(cls, path: object) -> CorruptCheckpointError:
+        return cls(f"cannot read checkpoint {path}: it is not a torch checkpoint (neither a zip archive nor a pickle). "
+                   "Re-download or re-install the weights.")
+
+    @classmethod
+    def unreadable(cls, path: object, detail: str) -> CorruptCheckpointError:
+        return cls(f"cannot read checkpoint {path} (truncated or not a torch checkpoint: {detail}). "
+                   "Re-download or re-install the weights.")
+
+    @classmethod
+    def unreadable_converted(cls, path: object, detail: object) -> CorruptCheckpointError:
+        return cls(f"cannot read converted weights {path} ({detail}). Delete it to fall back to the .pth checkpoint, "
+                   "or run `lars-service models convert` again.")
+
+    @classmethod
+    def no_state_dict(cls, path: object) -> CorruptCheckpointError:
+        return cls(f"checkpoint {path} holds no model_state_dict of tensors")
 
 
 class CheckpointShapeError(LarsNetError):

@@ -19,32 +19,15 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
+from . import subpixel
 from .unet import UNet
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-#: Kernel tap of a 5x5, stride-2, padding-2 transposed convolution that output phase `a` (0 or 1) takes
-#: from the input at offset `d` (-1, 0 or +1) along one axis; phase 1 never uses offset -1.
-SUBPIXEL_TAPS = {(0, 1): 0, (0, 0): 2, (0, -1): 4, (1, 1): 1, (1, 0): 3}
-
-
 def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
-    """Rewrite a ConvTranspose2d(5, stride 2, padding 2, output padding 1) weight as a 3x3 convolution.
-
-    Args:
-        weight: (C_in, C_out, 5, 5) transposed-convolution weight.
-
-    Returns:
-        (4 * C_out, C_in, 3, 3): output channel 4c + 2a_h + a_w computes phase (a_h, a_w) of channel c,
-        the layout `pixel_shuffle(…, 2)` interleaves into (C_out, 2H, 2W).
-    """
-    in_channels, out_channels = weight.shape[:2]
-    phases = weight.new_zeros(out_channels, 2, 2, in_channels, 3, 3)
-    for (phase_h, offset_h), tap_h in SUBPIXEL_TAPS.items():
-        for (phase_w, offset_w), tap_w in SUBPIXEL_TAPS.items():
-            phases[:, phase_h, phase_w, :, offset_h + 1, offset_w + 1] = weight[:, :, tap_h, tap_w].T
-    return phases.reshape(4 * out_channels, in_channels, 3, 3)
+    """`subpixel.subpixel_weight` on a tensor: (C_in, C_out, 5, 5) -> (4 * C_out, C_in, 3, 3)."""
+    return torch.from_numpy(subpixel.subpixel_weight(weight.detach().cpu().numpy())).to(weight.device)
 
 
 def batch_norm_affine(norm: nn.BatchNorm2d, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,11 +1,7 @@
-"""The LarsNet separator: five U-Nets run over a waveform, block by block, in bounded memory.
+"""The LarsNet separator on torch: five U-Nets run over a waveform, block by block, in bounded memory.
 
-The published implementation computes one STFT of the whole file and folds every 512-frame segment
-into one batch. Here the frames are processed in blocks of whole segments: each block's STFT is
-computed from the slice of audio its frames cover (reflect-padding at the file's ends, as the
-centred STFT does), and the inverse STFT is overlap-added across block edges. Segments are
-independent in LarsNet, so the result equals the whole-file computation, while memory depends on
-the block size alone.
+The block arithmetic and loop are shared with the ONNX Runtime separator (`streaming.py`); this module
+supplies the per-block computation in torch (CPU, CUDA or MPS).
 """
 from __future__ import annotations
 
@@ -15,19 +11,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import STEMS, LarsNetConfig, load_config
+from .config import STEMS, LarsNetConfig, load_config, select_stems
 from .filtering import alpha_wiener_gains
 from .inference import PRECISIONS, InferenceUNet
-from .transforms import HOP, N_FFT, fold, hann_window, overlap_add, pad_length, stft, unfold
+from .streaming import Block, BlockPlan, ProgressCallback, stream_blocks
+from .transforms import N_FFT, fold, hann_window, overlap_add, stft, unfold
 from .weights import load_unets
 
 #: read(start, stop) -> (channels, stop - start) float32 samples of the input, 0 <= start < stop <= length.
 SampleReader = Callable[[int, int], torch.Tensor]
-#: progress(stage, done, total)
-ProgressCallback = Callable[[str, int, int], None]
-
-HALF_WINDOW = N_FFT // 2
-OVERLAP = N_FFT - HOP
 
 
 class Separator:
@@ -56,17 +48,11 @@ class Separator:
         segments_per_block: int | None = None,
         precision: str = "fp32",
     ) -> None:
-        unknown = [stem for stem in stems if stem not in STEMS]
-        if unknown or not stems:
-            raise ValueError(f"stems must be a non-empty subset of {', '.join(STEMS)}; got {list(stems)}")
-        if wiener_exponent is not None and not wiener_exponent > 0:
-            raise ValueError(f"the Wiener exponent must be > 0, got {wiener_exponent}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision}")
+        self.stems, self.model_stems = select_stems(stems, wiener_exponent)
         self.config = config or load_config()
-        self.stems = tuple(stem for stem in STEMS if stem in stems)
         self.wiener_exponent = wiener_exponent
-        self.model_stems = STEMS if wiener_exponent is not None else self.stems
         self.device = torch.device(device)
         self.precision = precision
         self.unets = {
@@ -120,66 +106,32 @@ class Separator:
         """
         if channels not in (1, 2):
             raise ValueError(f"LarsNet takes mono or stereo audio, got {channels} channels")
-        if samples < 1:
-            raise ValueError("the input holds no samples")
-        padded_length = samples + pad_length(samples)
-        if padded_length <= HALF_WINDOW:
-            # Too short for the reflect padding of a centred STFT (the published code fails here):
-            # extend with zeros to one window. Outputs are still cut to N.
-            padded_length = N_FFT
-        frames = padded_length // HOP + 1
-        total_blocks = -(-frames // self.block_frames)
-        pending = None  # overlap-added samples that reach past the last emitted block: (stems, 2, OVERLAP)
+        plan = BlockPlan(samples, self.block_frames)
         # fp32 means fp32: cuDNN would otherwise run float32 convolutions in TF32 (10-bit mantissa).
         with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=True, allow_tf32=self.precision != "fp32"):
-            for block_index, first_frame in enumerate(range(0, frames, self.block_frames)):
-                last_frame = min(first_frame + self.block_frames, frames)
-                audio = self._padded_slice(read, first_frame, last_frame, samples, padded_length, channels)
-                spectrum = stft(audio, self.window, center=False)
-                # real gains times the complex spectrum, without promoting the gains to complex first
-                gains = self._gains(spectrum.abs()).unsqueeze(-1)
-                stem_spectra = torch.view_as_complex(torch.view_as_real(spectrum).unsqueeze(0) * gains)
-                overlap_added = self._overlap_add(stem_spectra)
-                if pending is not None:
-                    overlap_added[..., :OVERLAP] += pending
-                is_last = last_frame == frames
-                emit = overlap_added.shape[-1] if is_last else (last_frame - first_frame) * HOP
-                pending = overlap_added[..., emit:]
-                chunk = overlap_added[..., :emit] / self._envelope(first_frame * HOP, first_frame * HOP + emit, frames)
-                # padded coordinates -> input coordinates
-                start = first_frame * HOP - HALF_WINDOW
-                keep_from, keep_to = max(0, -start), min(emit, samples - start)
-                if keep_to > keep_from:
-                    kept = chunk[..., keep_from:keep_to]
-                    if channels == 1:
-                        kept = kept.mean(dim=1, keepdim=True)
-                    kept = kept.float().cpu()
-                    yield start + keep_from, {stem: kept[index] for index, stem in enumerate(self.stems)}
-                if progress is not None:
-                    progress("separate", block_index + 1, total_blocks)
+            yield from stream_blocks(
+                plan, self.window.cpu().numpy(), lambda block: self._padded_slice(read, block, channels),
+                self._separate_block, lambda array: torch.from_numpy(array).to(self.device),
+                lambda kept: dict(zip(self.stems, kept.float().cpu())), mono=channels == 1, progress=progress,
+            )
 
-    def _padded_slice(
-        self, read: SampleReader, first_frame: int, last_frame: int, samples: int, padded_length: int, channels: int
-    ) -> torch.Tensor:
-        """(2, (last_frame - first_frame - 1) * HOP + N_FFT) samples that frames [first, last) cover.
-
-        The input is conceptually zero-padded to `padded_length`, then reflect-padded by N_FFT/2 on
-        both sides, exactly as the centred whole-file STFT sees it.
-        """
-        start = first_frame * HOP - HALF_WINDOW
-        stop = (last_frame - 1) * HOP + HALF_WINDOW
-        positions = torch.arange(start, stop)
-        positions = torch.where(positions < 0, -positions, positions)
-        positions = torch.where(positions >= padded_length, 2 * (padded_length - 1) - positions, positions)
-        low, high = int(positions.min()), int(positions.max()) + 1
-        source = torch.zeros(channels, high - low)
-        read_to = min(high, samples)
-        if read_to > low:
-            source[:, : read_to - low] = read(low, read_to)
-        audio = source[:, positions - low]
+    def _padded_slice(self, read: SampleReader, block: Block, channels: int) -> torch.Tensor:
+        """(2, (frames - 1) * HOP + N_FFT) samples that the block's frames cover (see `streaming.Block`)."""
+        source = torch.zeros(channels, block.source_length)
+        if block.read_to > block.low:
+            source[:, : block.read_to - block.low] = read(block.low, block.read_to)
+        audio = source[:, torch.from_numpy(block.positions)]
         if channels == 1:
             audio = audio.expand(2, -1)
         return audio.to(self.device)
+
+    def _separate_block(self, audio: torch.Tensor) -> torch.Tensor:
+        """(2, samples) block audio -> (stems, 2, samples) windowed, overlap-added stem signals."""
+        spectrum = stft(audio, self.window, center=False)
+        # real gains times the complex spectrum, without promoting the gains to complex first
+        gains = self._gains(spectrum.abs()).unsqueeze(-1)
+        stem_spectra = torch.view_as_complex(torch.view_as_real(spectrum).unsqueeze(0) * gains)
+        return self._overlap_add(stem_spectra)
 
     def _gains(self, magnitude: torch.Tensor) -> torch.Tensor:
         """Per-stem real gains on the mixture spectrum.
@@ -209,11 +161,3 @@ class Separator:
             summed: (stems, 2, (frames - 1) * HOP + N_FFT).
         """
         return overlap_add(torch.fft.irfft(stem_spectra.transpose(-1, -2), n=N_FFT, dim=-1), self.window)
-
-    def _envelope(self, start: int, stop: int, frames: int) -> torch.Tensor:
-        """(stop - start,) sum of squared windows of all `frames` frames over padded positions [start, stop)."""
-        first = max(0, (start - N_FFT) // HOP + 1)
-        last = min(frames, (stop - 1) // HOP + 1)
-        envelope = overlap_add(self.window.expand(last - first, N_FFT), self.window)
-        offset = start - first * HOP
-        return envelope[offset : offset + stop - start]

@@ -6,17 +6,7 @@ from __future__ import annotations
 
 import torch
 
-N_FFT = 4096
-HOP = 1024
-SEGMENT_FRAMES = 512
-
-
-def pad_length(samples: int) -> int:
-    """Zeros appended to a signal of `samples` samples before the STFT (LarsNet's rule).
-
-    `(-(N - 4096) % 1024) % 4096` with Python's modulo: the padded length is a whole number of hops.
-    """
-    return (-(samples - N_FFT) % HOP) % N_FFT
+from .transforms_numpy import HOP, N_FFT, SEGMENT_FRAMES, pad_length  # noqa: F401 (the constants and rule are shared)
 
 
 def hann_window(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 import torch.nn.functional as functional
 
-ENCODER_CHANNELS = (2, 16, 32, 64, 128, 256, 512)
+from .checkpoints import ENCODER_CHANNELS
+
 BATCH_NORM_EPS = 1e-5
 
 

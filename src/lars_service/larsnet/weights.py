@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# missing_checkpoints, safetensors_path and weights_file are torch-free (checkpoints.py); imported here for this
+# module's callers too.
+from .checkpoints import check_state_dict, missing_checkpoints, safetensors_path, weights_file, weights_format  # noqa: F401
 from .config import LarsNetConfig
-from .errors import CheckpointShapeError, CorruptCheckpointError, UnsafeCheckpointError, WeightsMissingError
+from .errors import CorruptCheckpointError, UnsafeCheckpointError, WeightsMissingError
 from .unet import UNet
 
 #: Non-tensor globals that real LarsNet training checkpoints carry, under the names numpy 1 and 2 pickle them.
@@ -29,26 +32,6 @@ ALLOWED_GLOBALS = [
     np.dtype,
     type(np.dtype(np.float64)),
 ]
-
-
-SAFETENSORS_SUFFIX = ".safetensors"
-
-
-def safetensors_path(checkpoint: Path) -> Path:
-    """The converted twin of a `.pth` checkpoint: same folder and name, suffix `.safetensors`."""
-    return Path(checkpoint).with_suffix(SAFETENSORS_SUFFIX)
-
-
-def weights_file(models_dir: Path, stem: str, config: LarsNetConfig) -> Path:
-    """The file a stem's weights are loaded from: the `.safetensors` twin when present, else the checkpoint."""
-    checkpoint = config.checkpoint_path(models_dir, stem)
-    converted = safetensors_path(checkpoint)
-    return converted if converted.is_file() else checkpoint
-
-
-def missing_checkpoints(models_dir: Path, stems: tuple[str, ...] | list[str], config: LarsNetConfig) -> list[Path]:
-    """The checkpoint files of `stems` for which neither the `.pth` nor its `.safetensors` twin exists."""
-    return [config.checkpoint_path(models_dir, stem) for stem in stems if not weights_file(models_dir, stem, config).is_file()]
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -65,14 +48,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         CorruptCheckpointError: truncated or not a torch checkpoint, or no model state dict inside.
     """
     path = Path(path)
-    if path.suffix == SAFETENSORS_SUFFIX:
+    file_format = weights_format(path)
+    if file_format == "safetensors":
         return _read_safetensors(path)
-    file_format = _torch_file_format(path)
-    if file_format is None:
-        raise CorruptCheckpointError(
-            f"cannot read checkpoint {path}: it is not a torch checkpoint (neither a zip archive nor a pickle). "
-            "Re-download or re-install the weights."
-        )
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=file_format == "zip")
@@ -80,19 +58,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         reason = _unpickler_reason(str(error))
         if "truncated" in reason:
             raise CorruptCheckpointError(f"cannot read checkpoint {path}: {reason}. Re-download it.") from error
-        raise UnsafeCheckpointError(
-            f"refused to load {path}: its pickle asks for something other than tensors ({reason}). "
-            "It could run code, so it was not executed. Use the official LarsNet checkpoints, or convert "
-            "your own with `torch.save({'model_state_dict': model.state_dict()}, path)`."
-        ) from error
+        raise UnsafeCheckpointError.refused(path, reason) from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CorruptCheckpointError(
-            f"cannot read checkpoint {path} (truncated or not a torch checkpoint: {str(error).splitlines()[0]}). "
-            "Re-download or re-install the weights."
-        ) from error
+        raise CorruptCheckpointError.unreadable(path, str(error).splitlines()[0]) from error
     state = checkpoint.get("model_state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise CorruptCheckpointError(f"checkpoint {path} holds no model_state_dict of tensors")
+        raise CorruptCheckpointError.no_state_dict(path)
     return state
 
 
@@ -104,23 +75,7 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(path, device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
-        raise CorruptCheckpointError(
-            f"cannot read converted weights {path} ({error}). Delete it to fall back to the .pth checkpoint, "
-            "or run `lars-service models convert` again."
-        ) from error
-
-
-def _torch_file_format(path: Path) -> str | None:
-    """What torch.save writes: "zip" (the default, which can be memory-mapped) or "pickle" (the legacy
-    format, which opens with the PROTO opcode); None for anything else."""
-    try:
-        with path.open("rb") as file:
-            start = file.read(4)
-    except OSError:
-        return "zip"  # let torch.load report the OS error
-    if start.startswith(b"PK\x03\x04"):
-        return "zip"
-    return "pickle" if start.startswith(b"\x80") else None
+        raise CorruptCheckpointError.unreadable_converted(path, error) from error
 
 
 #: Lines of torch's weights-only error text that are advice, not the reason.
@@ -135,35 +90,12 @@ def _unpickler_reason(text: str) -> str:
     return reasons[-1].rstrip(".") if reasons else text.strip()
 
 
-def check_state_dict(state: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], path: Path) -> None:
-    """Raise CheckpointShapeError unless `state` has exactly the names and shapes of `reference`."""
-    missing = sorted(set(reference) - set(state))
-    unexpected = sorted(set(state) - set(reference))
-    wrong = [
-        f"{name} {tuple(state[name].shape)} (expected {tuple(tensor.shape)})"
-        for name, tensor in reference.items()
-        if name in state and state[name].shape != tensor.shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else ""))
-    if unexpected:
-        problems.append(f"unexpected {', '.join(unexpected[:5])}" + (" …" if len(unexpected) > 5 else ""))
-    if wrong:
-        problems.append(f"wrong shape: {', '.join(wrong[:5])}" + (" …" if len(wrong) > 5 else ""))
-    if problems:
-        raise CheckpointShapeError(
-            f"checkpoint {path} is not a LarsNet U-Net: {'; '.join(problems)}. "
-            "Install the official pretrained_larsnet_models files."
-        )
-
-
 def load_unet(path: Path, bins: int = 2048) -> UNet:
     """Build a U-Net in eval mode from one weights file, `.pth` or `.safetensors` (weights on the CPU, float32)."""
     state = read_state_dict(path)
     with torch.device("meta"):  # no random initialisation of weights that are replaced at once
         unet = UNet(bins=bins)
-    check_state_dict(state, unet.state_dict(), path)
+    check_state_dict(state, {name: tensor.shape for name, tensor in unet.state_dict().items()}, path)
     unet.load_state_dict(state, assign=True)
     return unet.eval()
 

@@ -1,8 +1,10 @@
-"""`models convert`: each checkpoint's U-Net weights alone as safetensors, checked to load to identical tensors.
+"""`models convert`: each checkpoint's U-Net weights alone as safetensors, checked to load to identical tensors,
+and the ONNX model file the onnx runtime loads.
 
 The official `.pth` files are training checkpoints (a pickle with the optimizer state, 118 MB each); the
 `.safetensors` twin holds the model's tensors only (39 MB), cannot run code when read, and is what
-`separate` loads when present (see `larsnet.weights.weights_file`). The `.pth` files are kept.
+`separate` loads when present (see `larsnet.checkpoints.weights_file`). The `.pth` files are kept.
+Everything here is torch-free: checkpoints are read by `runtime.pth_reader`.
 """
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 from lars_service.larsnet import STEMS, LarsNetError
+from lars_service.larsnet.checkpoints import check_state_dict, safetensors_path, unet_state_shapes
 from lars_service.larsnet.config import load_config
-from lars_service.larsnet.unet import UNet
-from lars_service.larsnet.weights import check_state_dict, read_state_dict, safetensors_path
+from lars_service.runtime.model_files import write_unet_model
+from lars_service.runtime.pth_reader import read_numpy_state_dict
 
 from ..errors import ModelsDirError, ProcessingError, VerificationError
 from . import ProgressCallback
@@ -29,14 +32,15 @@ from .manifest import current_record, empty_manifest, file_sha256, read_manifest
 
 def convert_models(models_dir: Path, stems: tuple[str, ...] = STEMS,
                    progress: ProgressCallback | None = None) -> dict[str, Any]:
-    """Write `<stem>/pretrained_<stem>_unet.safetensors` beside each checkpoint of `stems` under `models_dir`.
+    """Write `<stem>/pretrained_<stem>_unet.safetensors` beside each checkpoint of `stems` under `models_dir`,
+    then the ONNX model file `<stem>/pretrained_<stem>_unet.onnx` from it.
 
-    Each file is written to a temporary name, read back, compared tensor by tensor (names, dtypes, shapes,
-    values) with the checkpoint's state dict, and only then renamed into place. The manifest records it with
-    the verdict (official or not) of the checkpoint it came from.
+    Each safetensors file is written to a temporary name, read back, compared tensor by tensor (names, dtypes,
+    shapes, values) with the checkpoint's state dict, and only then renamed into place. The manifest records it
+    with the verdict (official or not) of the checkpoint it came from.
 
     Returns:
-        {models_dir, converted {stem: {checkpoint, checkpoint_size, path, size, tensors, identical}}, warnings}.
+        {models_dir, converted {stem: {checkpoint, checkpoint_size, path, size, tensors, identical, onnx}}, warnings}.
 
     Raises:
         ModelsDirError: a checkpoint is missing, or the folder is not writable.
@@ -57,6 +61,7 @@ def convert_models(models_dir: Path, stems: tuple[str, ...] = STEMS,
         checkpoint = config.checkpoint_path(models_dir, stem)
         output = safetensors_path(checkpoint)
         tensor_count = _convert_one(checkpoint, output, config.bins[stem])
+        onnx_model = _write(lambda: write_unet_model(models_dir, stem, config), models_dir)
         sha256, _ = file_sha256(manifest, models_dir, checkpoint)
         record = current_record(manifest, models_dir, checkpoint)
         official = record["official"] if record else is_official(stem, sha256, checkpoint.stat().st_size)
@@ -65,7 +70,7 @@ def convert_models(models_dir: Path, stems: tuple[str, ...] = STEMS,
         record_file(manifest, models_dir, output, stem, sha256_file(output), official, converted_from=sha256)
         converted[stem] = {"checkpoint": str(checkpoint), "checkpoint_size": checkpoint.stat().st_size,
                            "path": str(output), "size": output.stat().st_size, "tensors": tensor_count,
-                           "identical": True}
+                           "identical": True, "onnx": str(onnx_model)}
         if progress:
             progress("convert", done, len(stems))
     _write(lambda: write_manifest(models_dir, manifest), models_dir)
@@ -74,24 +79,24 @@ def convert_models(models_dir: Path, stems: tuple[str, ...] = STEMS,
 
 def _convert_one(checkpoint: Path, output: Path, bins: int) -> int:
     """Write `output` from `checkpoint`, verified by loading it back; returns the number of tensors."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.numpy import load_file, save_file
 
     try:
-        state = read_state_dict(checkpoint)
-        check_state_dict(state, UNet(bins=bins).state_dict(), checkpoint)
+        state = read_numpy_state_dict(checkpoint)
+        check_state_dict(state, unet_state_shapes(bins), checkpoint)
     except LarsNetError as error:
         raise ProcessingError(str(error), checkpoint=str(checkpoint)) from error
-    tensors = {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}
+    tensors = dict(state)  # owned, C-contiguous arrays (pth_reader copies them out of the file)
     descriptor, temporary_name = _write(lambda: tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent), output.parent)
     os.close(descriptor)
     temporary = Path(temporary_name)
     try:
         _write(lambda: save_file(tensors, temporary), output.parent)
-        reloaded = load_file(temporary, device="cpu")
+        reloaded = load_file(temporary)
         different = sorted(
             name for name in set(state) | set(reloaded)
             if name not in state or name not in reloaded or reloaded[name].dtype != state[name].dtype
-            or not torch.equal(reloaded[name], state[name])
+            or not np.array_equal(reloaded[name], state[name])
         )
         if different:
             raise VerificationError(f"{output.name} does not load back to the tensors of {checkpoint} "

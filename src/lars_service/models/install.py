@@ -2,8 +2,9 @@
 
 SOURCE is an http(s) URL or a local path to the official zip, or a folder holding the weights tree. The five
 checkpoints are staged in a temporary folder beside the target, hashed and checked against the expected
-table (the official hashes by default), recorded in the manifest, and only then renamed into place; a failure
-at any step removes the staging folder and leaves the previous models directory as it was.
+table (the official hashes by default), recorded in the manifest, given their ONNX model files (what the
+onnx runtime loads, `runtime/model_files.py`), and only then renamed into place; a failure at any step
+removes the staging folder and leaves the previous models directory as it was.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lars_service.larsnet import STEMS
-from lars_service.larsnet.config import load_config
+from lars_service.larsnet import STEMS, LarsNetError
+from lars_service.larsnet.config import LarsNetConfig, load_config
 
 from ..errors import InstallSourceError, ModelsDirError, VerificationError
 from . import ProgressCallback
@@ -62,7 +63,8 @@ def install_models(
     Raises:
         InstallSourceError, DownloadError, VerificationError, ModelsDirError; `target` is then as it was.
     """
-    checkpoint_names = load_config().checkpoint_names
+    config = load_config()
+    checkpoint_names = config.checkpoint_names
     target = Path(target)
     _check_target(target)
     downloaded = None
@@ -91,6 +93,7 @@ def install_models(
                                    "expected_size": expected[stem].size if stem in expected else None}
                             for stem in refused},
             )
+        model_warnings = _write_runtime_models(staging, tuple(files), config, progress)
         write_manifest(staging, manifest)
         _swap_into_place(staging, target)
     except BaseException:
@@ -104,6 +107,7 @@ def install_models(
         file["path"] = str(target / Path(file["path"]).relative_to(staging))
     warnings = [f"installed weights that are not the official LarsNet files for {', '.join(refused)}: "
                 "they are marked unverified in `models status` and in every separation's warnings"] if refused else []
+    warnings += model_warnings
     return {"models_dir": str(target), "source": source, "verified": not refused, "files": files,
             "license": LICENSE, "warnings": warnings}
 
@@ -164,6 +168,27 @@ def _verify(staged: dict[str, Path], staging: Path, expected: dict[str, Expected
         if progress:
             progress("verify", done, len(staged))
     return files, manifest
+
+
+def _write_runtime_models(staging: Path, stems: tuple[str, ...], config: LarsNetConfig,
+                          progress: ProgressCallback | None) -> list[str]:
+    """Write each staged checkpoint's ONNX model file; a warning (not a failure) for each that cannot be made."""
+    from lars_service.runtime.model_files import write_unet_model
+
+    warnings = []
+    for done, stem in enumerate(stems, start=1):
+        try:
+            write_unet_model(staging, stem, config)
+        except ImportError as error:  # an install without the onnx package: graphs are then built at each load
+            return [f"no ONNX model files written ({error}); separate builds each U-Net's graph when it loads it"]
+        except LarsNetError as error:
+            warnings.append(f"no ONNX model file for {stem}: {error}")
+        except OSError as error:
+            raise ModelsDirError(f"cannot write the ONNX model of {stem} in {staging.parent} ({error.strerror}); "
+                                 "free some space or choose another folder with --models-dir.") from error
+        if progress:
+            progress("prepare", done, len(stems))
+    return warnings
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:

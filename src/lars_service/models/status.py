@@ -6,7 +6,7 @@ from typing import Any
 
 from lars_service.larsnet import STEMS
 from lars_service.larsnet.config import load_config
-from lars_service.larsnet.weights import safetensors_path, weights_file
+from lars_service.larsnet.checkpoints import safetensors_path, weights_file
 
 from ..models_dir import resolution_order, resolve_models_dir
 from .catalog import LICENSE, LICENSE_URL, OFFICIAL_WEIGHTS, ExpectedFile, is_official

@@ -28,10 +28,13 @@ class Processor(ABC):
         wiener_applied: whether the request's alpha-Wiener filter is applied.
         notes: warnings every result of this processor carries.
         details: processor-specific facts for the result's `processor_details` (e.g. whether a stage ran).
+        runtime: what computes the separation: "onnx" or "torch" (LarsNet), "torch" (demucs-filter),
+            "numpy" (placeholder); the result's `runtime`.
     """
 
     name: ClassVar[str]
     sample_rate: ClassVar[int] = 44100
+    runtime: str = "numpy"
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
         self.request = request

@@ -4,11 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..audio import ModelInput
-from ..fallback.demucs_stage import cached_pretrained_model, isolate_drums
 from lars_service.larsnet import STEMS
 
-from ..fallback.nmfd import stream_drums
 from ..request import SeparationRequest
+from ..runtime.choice import installed, missing_reason
 from .base import ProgressCallback, Processor, StemChunks
 
 NO_DEMUCS = (
@@ -26,8 +25,16 @@ class DemucsFilterProcessor(Processor):
     """
 
     name = "demucs-filter"
+    runtime = "torch"
+
+    @classmethod
+    def unavailable_reason(cls, request: SeparationRequest) -> str | None:
+        """NMFD is computed with torch: without it (a torch-free install or the frozen binary) it cannot run."""
+        return None if installed("torch") else missing_reason("torch")
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
+        from ..fallback.demucs_stage import cached_pretrained_model
+
         super().__init__(request, device)
         self.demucs = cached_pretrained_model() if request.drum_isolation == "auto" else None
         self.notes = ["demucs-filter: weight-free NMFD separation, well below LarsNet's quality; install the LarsNet weights for real separation"]
@@ -36,6 +43,9 @@ class DemucsFilterProcessor(Processor):
         self.details: dict[str, Any] = {"drum_isolation": {"ran": False, "requested": request.drum_isolation}}
 
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
+        from ..fallback.demucs_stage import isolate_drums
+        from ..fallback.nmfd import stream_drums
+
         read = source.read
         if self.demucs is not None:  # Demucs needs the whole mix; NMFD then reads its drums block by block
             drums = isolate_drums(source.read_all(), source.sample_rate, self.demucs)

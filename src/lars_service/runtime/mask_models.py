@@ -1,0 +1,140 @@
+"""Mask models on ONNX Runtime: what predicts the stems' soft masks from a segment's magnitude.
+
+Two kinds, one interface (`MaskModel.masks`):
+- the official LarsNet family: one U-Net per stem, each an ONNX graph built from its weights file
+  (`onnx_graph.py`), input `magnitude` (batch, 2, F, T), output `mask` (batch, 2, F, T);
+- a five-head model: ONE ONNX file for all stems, input `magnitude` (batch, 2, F, T), output `masks`
+  (batch, 5, 2, F, T) in the order its metadata `stems` names (kick,snare,toms,hihat,cymbals).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lars_service.larsnet.checkpoints import weights_file
+from lars_service.larsnet.config import STEMS, LarsNetConfig
+from lars_service.larsnet.errors import CorruptCheckpointError
+
+from .model_files import onnx_path, source_stamp, unet_model_bytes
+from .onnx_graph import INPUT_NAME
+
+FIVE_HEAD_OUTPUT = "masks"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS says, else all)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def session_options(threads: int | None = None) -> Any:
+    """ORT session options: all graph optimizations, `threads` intra-op threads (default: the CPUs this
+    process may use), one inter-op thread (the graph is a chain)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or usable_cpus()
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+def create_session(model: bytes | Path, threads: int | None = None) -> Any:
+    """An ORT CPU session of an ONNX model given as bytes or a file."""
+    import onnxruntime
+
+    source = model if isinstance(model, bytes) else str(model)
+    return onnxruntime.InferenceSession(source, sess_options=session_options(threads), providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class MaskModel:
+    """One ORT session predicting the masks of `stems`.
+
+    Attributes:
+        session: the onnxruntime.InferenceSession.
+        stems: the stems its output holds, in output order.
+        bins: F, the frequency bins it takes (the lowest F of the 2049).
+        five_heads: output (batch, stems, 2, F, T) when True, else (batch, 2, F, T) for its one stem.
+    """
+
+    session: Any
+    stems: tuple[str, ...]
+    bins: int
+    five_heads: bool
+
+    def masks(self, segments: np.ndarray) -> dict[str, np.ndarray]:
+        """Soft masks of this model's stems.
+
+        Args:
+            segments: (n_segments, 2, bins_total >= F, T) float32 folded mixture magnitude.
+
+        Returns:
+            {stem: (n_segments, 2, F, T) float32 in [0, 1]}.
+        """
+        magnitude = np.ascontiguousarray(segments[:, :, : self.bins])
+        (output,) = self.session.run(None, {INPUT_NAME: magnitude})
+        if self.five_heads:
+            return {stem: output[:, index] for index, stem in enumerate(self.stems)}
+        return {self.stems[0]: output}
+
+
+def official_unet(models_dir: Path, stem: str, config: LarsNetConfig, threads: int | None = None) -> MaskModel:
+    """The official U-Net of `stem` as an ORT session: from its model file `<stem>/pretrained_<stem>_unet.onnx`
+    when that was made from the current weights, else built in memory from the weights (`.safetensors`
+    twin preferred, else `.pth`).
+
+    Raises:
+        UnsafeCheckpointError, CorruptCheckpointError, CheckpointShapeError: as `pth_reader` and `check_state_dict`.
+    """
+    weights = weights_file(models_dir, stem, config)
+    model_file = onnx_path(config.checkpoint_path(models_dir, stem))
+    if model_file.is_file():
+        try:
+            session = create_session(model_file, threads)
+        except Exception:  # noqa: BLE001 - an unreadable model file is rebuilt from the weights below
+            session = None
+        stamp = session.get_modelmeta().custom_metadata_map if session is not None else {}
+        if all(stamp.get(key) == value for key, value in source_stamp(weights).items()):
+            return MaskModel(session, (stem,), config.bins[stem], five_heads=False)
+    session = create_session(unet_model_bytes(weights, stem, config.bins[stem]), threads)
+    return MaskModel(session, (stem,), config.bins[stem], five_heads=False)
+
+
+def official_unets(models_dir: Path, stems: tuple[str, ...], config: LarsNetConfig,
+                   threads: int | None = None) -> list[MaskModel]:
+    """One U-Net session per stem of `stems`, from `<models_dir>/<stem>/` (see `official_unet`)."""
+    return [official_unet(models_dir, stem, config, threads) for stem in stems]
+
+
+def five_head_model(path: Path, threads: int | None = None) -> MaskModel:
+    """A five-head mask model from one ONNX file: input `magnitude` (batch, 2, F, T), output `masks`
+    (batch, 5, 2, F, T), metadata `stems` naming the five heads in order.
+
+    Raises:
+        CorruptCheckpointError: the file is not such a model (the message says what differs).
+    """
+    try:
+        session = create_session(Path(path), threads)
+    except Exception as error:  # noqa: BLE001 - ORT raises its own exception types for unreadable models
+        raise CorruptCheckpointError(f"cannot load the ONNX model {path} ({error}). Re-install the weights.") from error
+    stems = tuple(session.get_modelmeta().custom_metadata_map.get("stems", ",".join(STEMS)).split(","))
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    problems = []
+    if [item.name for item in inputs] != [INPUT_NAME]:
+        problems.append(f"inputs {[item.name for item in inputs]} (expected ['{INPUT_NAME}'])")
+    if FIVE_HEAD_OUTPUT not in [item.name for item in outputs] or len(outputs[0].shape) != 5:
+        problems.append(f"outputs {[(item.name, item.shape) for item in outputs]} (expected '{FIVE_HEAD_OUTPUT}' of rank 5)")
+    if sorted(stems) != sorted(STEMS):
+        problems.append(f"metadata stems {','.join(stems)} (expected {','.join(STEMS)})")
+    bins = inputs[0].shape[2] if inputs and len(inputs[0].shape) == 4 else None
+    if not isinstance(bins, int):
+        problems.append(f"input shape {inputs[0].shape if inputs else None} (expected a fixed F on axis 2)")
+    if problems:
+        raise CorruptCheckpointError(f"{path} is not a five-head mask model: {'; '.join(problems)}. "
+                                     "Re-install the weights, or export the model with that contract.")
+    return MaskModel(session, stems, bins, five_heads=True)

@@ -1,0 +1,62 @@
+"""The ONNX model files of the official U-Nets, written once next to the weights: `<stem>/pretrained_<stem>_unet.onnx`.
+
+Building a U-Net's graph from its weights takes longer than loading a finished model file (README,
+Performance: weights loading), so `models install` and `models convert` write one per stem. Each records
+the size and modification time of the weights file it was made from; a model file that no longer matches
+its weights (they were replaced by hand) is ignored and the graph is built in memory from the weights.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from lars_service.larsnet.checkpoints import check_state_dict, unet_state_shapes, weights_file
+from lars_service.larsnet.config import LarsNetConfig
+
+from .onnx_graph import unet_onnx_bytes
+from .pth_reader import read_numpy_state_dict
+
+ONNX_SUFFIX = ".onnx"
+
+
+def onnx_path(checkpoint: Path) -> Path:
+    """The model file of a `.pth` checkpoint: same folder and name, suffix `.onnx`."""
+    return Path(checkpoint).with_suffix(ONNX_SUFFIX)
+
+
+def source_stamp(weights: Path) -> dict[str, str]:
+    """What a model file records about the weights file it was made from (stat only, no hashing)."""
+    status = Path(weights).stat()
+    return {"source": Path(weights).name, "source_size": str(status.st_size), "source_mtime_ns": str(status.st_mtime_ns)}
+
+
+def unet_model_bytes(weights: Path, stem: str, bins: int) -> bytes:
+    """The ONNX model of one U-Net from its `.pth` or `.safetensors` weights, stamped with their identity.
+
+    Raises:
+        UnsafeCheckpointError, CorruptCheckpointError, CheckpointShapeError.
+    """
+    state = read_numpy_state_dict(weights)
+    check_state_dict(state, unet_state_shapes(bins), weights)
+    return unet_onnx_bytes(state, bins, stem=stem, metadata=source_stamp(weights))
+
+
+def write_unet_model(models_dir: Path, stem: str, config: LarsNetConfig) -> Path:
+    """Write `<models_dir>/<stem>/pretrained_<stem>_unet.onnx` from the stem's weights, atomically.
+
+    Raises:
+        OSError when the folder is not writable; the checkpoint errors of `unet_model_bytes`.
+    """
+    weights = weights_file(models_dir, stem, config)
+    output = onnx_path(config.checkpoint_path(models_dir, stem))
+    model = unet_model_bytes(weights, stem, config.bins[stem])
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(model)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private
+        os.replace(temporary, output)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return output

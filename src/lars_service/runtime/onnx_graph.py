@@ -1,0 +1,130 @@
+"""The ONNX graph of the official LarsNet U-Net, built from a state dict of numpy arrays (no torch).
+
+Arrays in, ONNX bytes out. The graph computes `larsnet.unet.UNet.forward` for inference, rewritten for
+ONNX Runtime's CPU kernels, each change exact up to the order of summation:
+- batch norms (eval mode) as per-channel scale and shift (`x * scale + shift`);
+- the stride-2 5x5 transposed convolutions, ORT's slowest kernel here, as sub-pixel 3x3 convolutions
+  producing 4x channels, then DepthToSpace (`larsnet/subpixel.py`);
+- the sigmoid as 1 / (1 + exp(-x)): ORT's CPU Sigmoid is an approximation that returns exactly 0 for
+  x <= -18, and the alpha-Wiener filter divides by the sum of the masks.
+Weights are the graph's initializers (never `SessionOptions.add_initializer`, which gave wrong outputs
+at ORT_ENABLE_ALL).
+
+Input `magnitude` float32 (batch, 2, F, T), F the U-Net's bins (2048), T any multiple of 64;
+output `mask` float32 (batch, 2, F, T) in [0, 1].
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lars_service.larsnet.checkpoints import ENCODER_CHANNELS
+from lars_service.larsnet.subpixel import subpixel_bias, subpixel_weight
+
+OPSET = 17
+IR_VERSION = 8
+BATCH_NORM_EPS = 1e-5
+INPUT_NAME = "magnitude"
+OUTPUT_NAME = "mask"
+FAMILY = "larsnet-unet"
+
+
+def batch_norm_affine(state: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, shift), float32 (features,), such that batch_norm(x) == x * scale + shift in eval mode."""
+    scale = state[f"{prefix}.weight"].astype(np.float64) / np.sqrt(state[f"{prefix}.running_var"].astype(np.float64) + BATCH_NORM_EPS)
+    shift = state[f"{prefix}.bias"] - state[f"{prefix}.running_mean"] * scale
+    return scale.astype(np.float32), shift.astype(np.float32)
+
+
+class _GraphBuilder:
+    """Collects nodes and initializers; every tensor gets a fresh name."""
+
+    def __init__(self) -> None:
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list = []
+        self.initializers: list = []
+        self.count = 0
+
+    def constant(self, name: str, array: np.ndarray) -> str:
+        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], **attributes: object) -> str:
+        self.count += 1
+        output = f"{op.lower()}_{self.count}"
+        self.nodes.append(self.helper.make_node(op, inputs, [output], name=output, **attributes))
+        return output
+
+    def affine(self, features: str, scale: np.ndarray, shift: np.ndarray, name: str) -> str:
+        """features * scale + shift, per channel (axis 1)."""
+        scaled = self.node("Mul", [features, self.constant(f"{name}.scale", scale.reshape(-1, 1, 1))])
+        return self.node("Add", [scaled, self.constant(f"{name}.shift", shift.reshape(-1, 1, 1))])
+
+
+def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bool = True, stem: str = "",
+                    metadata: dict[str, str] | None = None) -> bytes:
+    """Serialised ONNX model of one U-Net.
+
+    Args:
+        state: the official `model_state_dict` as numpy arrays (names and shapes checked by the caller).
+        bins: F, the frequency bins the U-Net sees.
+        subpixel: the transposed convolutions as sub-pixel convolutions (faster in ORT); False keeps
+            ConvTranspose (for measuring the difference).
+        stem: recorded in the model's metadata.
+        metadata: more metadata_props (e.g. which weights file it was made from).
+
+    Returns:
+        the model, `magnitude` (batch, 2, F, T) -> `mask` (batch, 2, F, T).
+    """
+    from onnx import TensorProto, helper
+
+    graph = _GraphBuilder()
+    input_scale, input_shift = batch_norm_affine(state, "input_norm")  # over the F bins: axis 2
+    features = graph.node("Mul", [INPUT_NAME, graph.constant("input_norm.scale", input_scale.reshape(1, -1, 1))])
+    features = graph.node("Add", [features, graph.constant("input_norm.shift", input_shift.reshape(1, -1, 1))])
+    skips = []
+    for index in range(1, 7):
+        prefix = f"enc{index}"
+        convolved = graph.node("Conv", [features, graph.constant(f"{prefix}.weight", state[f"{prefix}.conv.weight"]),
+                                        graph.constant(f"{prefix}.bias", state[f"{prefix}.conv.bias"])],
+                               kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2])
+        skips.append(convolved)
+        if index < 6:  # the sixth block's activated output is unused
+            normed = graph.affine(convolved, *batch_norm_affine(state, f"{prefix}.bn"), prefix)
+            features = graph.node("LeakyRelu", [normed], alpha=0.2)
+    upsampled = skips[5]
+    for index in range(1, 7):
+        prefix = f"dec{index}"
+        if index > 1:
+            upsampled = graph.node("Concat", [skips[6 - index], upsampled], axis=1)
+        weight, bias = state[f"{prefix}.conv_trans.weight"], state[f"{prefix}.conv_trans.bias"]
+        scale, shift = batch_norm_affine(state, f"{prefix}.bn")
+        if subpixel:
+            # ReLU and the norm act per channel, so they run on the four phases before DepthToSpace interleaves
+            # them: ORT then fuses the ReLU into the convolution
+            phases = graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight", subpixel_weight(weight)),
+                                         graph.constant(f"{prefix}.bias", subpixel_bias(bias))],
+                                kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+            phases = graph.affine(graph.node("Relu", [phases]), subpixel_bias(scale), subpixel_bias(shift), prefix)
+            upsampled = graph.node("DepthToSpace", [phases], blocksize=2, mode="CRD")
+        else:
+            upsampled = graph.node("ConvTranspose", [upsampled, graph.constant(f"{prefix}.weight", weight),
+                                                     graph.constant(f"{prefix}.bias", bias)],
+                                   kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2], output_padding=[1, 1])
+            upsampled = graph.affine(graph.node("Relu", [upsampled]), scale, shift, prefix)
+    logits = graph.node("Conv", [upsampled, graph.constant("mask.weight", state["mask_layer.0.weight"]),
+                                 graph.constant("mask.bias", state["mask_layer.0.bias"])],
+                        kernel_shape=[4, 4], dilations=[2, 2], pads=[3, 3, 3, 3])
+    # sigmoid(x) = 1 / (1 + exp(-x)), exact in float32 where ORT's Sigmoid flushes to 0
+    denominator = graph.node("Add", [graph.node("Exp", [graph.node("Neg", [logits])]), graph.constant("one", np.ones(1))])
+    graph.nodes.append(helper.make_node("Reciprocal", [denominator], [OUTPUT_NAME], name=OUTPUT_NAME))
+    inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", ENCODER_CHANNELS[0], bins, "frames"])]
+    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", ENCODER_CHANNELS[0], bins, "frames"])]
+    model = helper.make_model(
+        helper.make_graph(graph.nodes, f"larsnet_unet_{stem or 'stem'}", inputs, outputs, graph.initializers),
+        opset_imports=[helper.make_opsetid("", OPSET)], producer_name="lars-service",
+    )
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, {"family": FAMILY, "stems": stem, "bins": str(bins), **(metadata or {})})
+    return model.SerializeToString()

@@ -1,0 +1,160 @@
+"""The LarsNet separator on ONNX Runtime and numpy: no torch.
+
+The same block streaming as the torch separator (`larsnet/streaming.py`: segment and padding rule,
+overlap-added inverse STFT), the same STFT in numpy.fft, the same alpha-Wiener gains
+(`larsnet/filtering.py`); the masks come from ORT sessions (`mask_models.py`): the official
+U-Nets, one per stem, or one five-head model for all stems.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lars_service.larsnet.checkpoints import missing_checkpoints
+from lars_service.larsnet.config import STEMS, LarsNetConfig, load_config, select_stems
+from lars_service.larsnet.errors import WeightsMissingError
+from lars_service.larsnet.filtering import alpha_wiener_gains
+from lars_service.larsnet.streaming import Block, BlockPlan, ProgressCallback, stream_blocks
+from lars_service.larsnet.transforms_numpy import N_FFT, SEGMENT_FRAMES, fold, hann_window, overlap_add, stft, unfold
+
+from .mask_models import MaskModel, official_unets
+
+#: read(start, stop) -> (channels, stop - start) float32 samples of the input, 0 <= start < stop <= length.
+SampleReader = Callable[[int, int], np.ndarray]
+
+
+class OnnxSeparator:
+    """LarsNet on ONNX Runtime, built once, then called on waveforms.
+
+    Args:
+        mask_models: what predicts the masks: together they must cover the stems needed (all five with the
+            Wiener filter). See `from_models_dir` for the official U-Nets.
+        stems: stems to return, a subset of STEMS.
+        wiener_exponent: None for plain masking; alpha > 0 for alpha-Wiener filtering.
+        segment_frames: T, STFT frames per segment (512).
+        segments_per_block: 512-frame segments per block; memory grows with it, speed does not.
+    """
+
+    runtime = "onnx"
+
+    def __init__(
+        self,
+        mask_models: list[MaskModel],
+        stems: tuple[str, ...] | list[str] = STEMS,
+        *,
+        wiener_exponent: float | None = None,
+        segment_frames: int = SEGMENT_FRAMES,
+        segments_per_block: int = 1,
+        sample_rate: int = 44100,
+    ) -> None:
+        self.stems, self.model_stems = select_stems(stems, wiener_exponent)
+        self.wiener_exponent = wiener_exponent
+        covered = {stem for model in mask_models for stem in model.stems}
+        if not set(self.model_stems) <= covered:
+            raise ValueError(f"the mask models cover {sorted(covered)}, not all of {list(self.model_stems)}")
+        self.mask_models = [model for model in mask_models if set(model.stems) & set(self.model_stems)]
+        self.segment_frames = segment_frames
+        self.block_frames = segment_frames * segments_per_block
+        self.sample_rate = sample_rate
+        self.window = hann_window()
+
+    @classmethod
+    def from_models_dir(
+        cls, models_dir: Path | str, stems: tuple[str, ...] | list[str] = STEMS, *, wiener_exponent: float | None = None,
+        config: LarsNetConfig | None = None, threads: int | None = None,
+    ) -> OnnxSeparator:
+        """The official U-Nets from `<models_dir>/<stem>/pretrained_<stem>_unet.{safetensors,pth}`.
+
+        Raises:
+            WeightsMissingError: naming every absent file; the checkpoint errors of `mask_models.official_unet`.
+        """
+        config = config or load_config()
+        _, needed = select_stems(stems, wiener_exponent)
+        missing = missing_checkpoints(Path(models_dir), needed, config)
+        if missing:
+            raise WeightsMissingError(str(models_dir), [str(path) for path in missing])
+        frames_per_segment = {config.segment_frames[stem] for stem in needed}
+        if len(frames_per_segment) != 1:
+            raise ValueError("all U-Nets must use the same segment length T")
+        return cls(official_unets(Path(models_dir), needed, config, threads), stems, wiener_exponent=wiener_exponent,
+                   segment_frames=frames_per_segment.pop(), sample_rate=config.sample_rate)
+
+    def separate(self, waveform: np.ndarray, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+        """Separate a waveform held in memory.
+
+        Args:
+            waveform: (channels, samples) float at `sample_rate`, channels 1 or 2.
+
+        Returns:
+            stems: {stem: (channels, samples) float32}.
+        """
+        audio = np.ascontiguousarray(waveform, dtype=np.float32)
+        channels, samples = audio.shape
+        outputs = {stem: np.empty((channels, samples), dtype=np.float32) for stem in self.stems}
+        for start, chunk in self.stream(lambda first, last: audio[:, first:last], samples, channels, progress):
+            for stem, samples_out in chunk.items():
+                outputs[stem][:, start : start + samples_out.shape[1]] = samples_out
+        return outputs
+
+    def stream(
+        self, read: SampleReader, samples: int, channels: int, progress: ProgressCallback | None = None
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Separate an input of `samples` samples read block by block.
+
+        Args:
+            read: returns (channels, stop - start) float32 samples of the input; channels 1 or 2
+                (a mono input runs as two identical channels and is averaged back).
+            samples: N, the input's length.
+            channels: 1 or 2.
+
+        Yields:
+            (start, {stem: (channels, n) float32}): consecutive chunks covering [0, N).
+        """
+        if channels not in (1, 2):
+            raise ValueError(f"LarsNet takes mono or stereo audio, got {channels} channels")
+        yield from stream_blocks(
+            BlockPlan(samples, self.block_frames), self.window, lambda block: self._padded_slice(read, block, channels),
+            self._separate_block, lambda array: array, lambda kept: dict(zip(self.stems, kept)),
+            mono=channels == 1, progress=progress,
+        )
+
+    def _padded_slice(self, read: SampleReader, block: Block, channels: int) -> np.ndarray:
+        """(2, (frames - 1) * HOP + N_FFT) float32 samples that the block's frames cover (see `streaming.Block`)."""
+        source = np.zeros((channels, block.source_length), dtype=np.float32)
+        if block.read_to > block.low:
+            source[:, : block.read_to - block.low] = read(block.low, block.read_to)
+        audio = source[:, block.positions]
+        return np.broadcast_to(audio, (2, audio.shape[1])) if channels == 1 else audio
+
+    def _separate_block(self, audio: np.ndarray) -> np.ndarray:
+        """(2, samples) block audio -> (stems, 2, samples) windowed, overlap-added stem signals, float32."""
+        spectrum = stft(audio, self.window)  # (2, frames, 2049)
+        gains = self._gains(np.abs(spectrum).transpose(0, 2, 1)).transpose(0, 1, 3, 2)  # (stems, 2, frames, 2049)
+        # into a contiguous (stems, 2, frames, 2049) array, as the inverse FFT wants it; the gains are cast to
+        # complex element by element, never as a whole complex copy
+        stem_spectra = np.multiply(spectrum[None], gains, out=np.empty(gains.shape, dtype=np.complex64))
+        return overlap_add(np.fft.irfft(stem_spectra, n=N_FFT, axis=-1), self.window)
+
+    def _gains(self, magnitude: np.ndarray) -> np.ndarray:
+        """Per-stem real gains on the mixture spectrum.
+
+        Args:
+            magnitude: (2, 2049, frames) |X| of one block, float32.
+
+        Returns:
+            gains: (len(self.stems), 2, 2049, frames) float32: masks, or alpha-Wiener gains; 0 at bins
+            the mask models do not see.
+        """
+        bins_total, frames = magnitude.shape[1:]
+        segments = fold(magnitude, self.segment_frames)
+        masks = np.zeros((len(self.model_stems), 2, bins_total, frames), dtype=np.float32)
+        for model in self.mask_models:
+            for stem, stem_masks in model.masks(segments).items():
+                if stem in self.model_stems:
+                    masks[self.model_stems.index(stem), :, : stem_masks.shape[2]] = unfold(stem_masks, frames)
+        if self.wiener_exponent is None:
+            return masks
+        gains = alpha_wiener_gains(masks * magnitude, self.wiener_exponent)
+        return gains[[STEMS.index(stem) for stem in self.stems]]

@@ -1,0 +1,143 @@
+"""The torch-free runtime's parts: the .pth reader, the U-Net graph, its model files, and five-head mask models."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from lars_service.larsnet import CorruptCheckpointError, UnsafeCheckpointError, load_config
+from lars_service.larsnet.inference import InferenceUNet
+from lars_service.larsnet.weights import load_unet, read_state_dict
+from lars_service.runtime.mask_models import MaskModel, create_session, five_head_model, official_unet
+from lars_service.runtime.model_files import onnx_path, write_unet_model
+from lars_service.runtime.onnx_graph import unet_onnx_bytes
+from lars_service.runtime.onnx_separator import OnnxSeparator
+from lars_service.runtime.pth_reader import read_numpy_state_dict
+from support import GOLDEN, GOLDEN_MODELS, STEMS
+from test_reliability_weights import code_in_legacy_checkpoint, code_in_plain_pickle, code_in_zip_checkpoint
+
+KICK = GOLDEN_MODELS / "kick" / "pretrained_kick_unet.pth"
+
+
+def test_pth_reader_reads_exactly_what_torch_reads() -> None:
+    ours, torchs = read_numpy_state_dict(KICK), read_state_dict(KICK)
+    assert list(ours) == list(torchs) and len(ours) == 91
+    for name, tensor in torchs.items():
+        assert ours[name].dtype == tensor.numpy().dtype and ours[name].shape == tuple(tensor.shape), name
+        assert np.array_equal(ours[name], tensor.numpy()), name
+
+
+def test_pth_reader_reads_strided_views_and_safetensors(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    state = {"transposed": base.t(), "sliced": base[1:, ::2], "half": base.half(), "bf16": base.bfloat16()}
+    torch.save({"model_state_dict": state}, tmp_path / "views.pth")
+    read = read_numpy_state_dict(tmp_path / "views.pth")
+    assert np.array_equal(read["transposed"], base.numpy().T) and np.array_equal(read["sliced"], base.numpy()[1:, ::2])
+    assert read["half"].dtype == np.float16 and np.array_equal(read["half"], base.numpy())
+    assert read["bf16"].dtype == np.float32 and np.array_equal(read["bf16"], base.numpy())  # small integers are exact
+    save_file({"weight": base.numpy()}, tmp_path / "weights.safetensors")
+    assert np.array_equal(read_numpy_state_dict(tmp_path / "weights.safetensors")["weight"], base.numpy())
+
+
+@pytest.mark.parametrize("write", [code_in_zip_checkpoint, code_in_legacy_checkpoint, code_in_plain_pickle])
+def test_pth_reader_refuses_code_executing_pickles_without_running_them(write, tmp_path: Path) -> None:
+    marker, path = tmp_path / "code-ran", tmp_path / "hostile.pth"
+    write(path, marker)
+    with pytest.raises(UnsafeCheckpointError, match="refused to load .*It could run code, so it was not executed"):
+        read_numpy_state_dict(path)
+    assert not marker.exists()
+
+
+def test_pth_reader_reports_truncated_and_foreign_files(tmp_path: Path) -> None:
+    truncated, text = tmp_path / "truncated.pth", tmp_path / "text.pth"
+    truncated.write_bytes(KICK.read_bytes()[: KICK.stat().st_size // 2])
+    text.write_text("<html>404</html>")
+    with pytest.raises(CorruptCheckpointError, match="truncated or not a torch checkpoint"):
+        read_numpy_state_dict(truncated)
+    with pytest.raises(CorruptCheckpointError, match="it is not a torch checkpoint"):
+        read_numpy_state_dict(text)
+    torch.save({"model_state_dict": {"weight": torch.zeros(2)}}, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    with pytest.raises(CorruptCheckpointError, match="legacy torch file"):
+        read_numpy_state_dict(tmp_path / "legacy.pth")
+
+
+@pytest.mark.parametrize("subpixel", [True, False], ids=["subpixel", "conv-transpose"])
+def test_unet_graph_computes_the_torch_unet(subpixel: bool) -> None:
+    """Both decoder forms of the graph give the reference U-Net's mask on folded segments (T = 128 here) as closely
+    as torch's own inference form does (the random fixture weights make masks sensitive to summation order)."""
+    magnitude = np.random.default_rng(0).gamma(0.5, 2.0, (2, 2, 2048, 128)).astype(np.float32)
+    session = create_session(unet_onnx_bytes(read_numpy_state_dict(KICK), subpixel=subpixel))
+    (mask,) = session.run(None, {"magnitude": magnitude})
+    unet = load_unet(KICK)
+    with torch.inference_mode():
+        reference = unet(torch.from_numpy(magnitude)).numpy()
+        torch_inference = InferenceUNet(unet)(torch.from_numpy(magnitude)).numpy()
+    assert mask.shape == reference.shape
+    assert float(np.abs(mask - reference).max()) <= 2 * float(np.abs(torch_inference - reference).max())
+
+
+def test_model_file_is_used_while_it_matches_its_weights_and_rebuilt_when_they_change(tmp_path: Path) -> None:
+    config = load_config()
+    (tmp_path / "kick").mkdir()
+    checkpoint = config.checkpoint_path(tmp_path, "kick")
+    shutil.copy(KICK, checkpoint)
+    written = write_unet_model(tmp_path, "kick", config)
+    assert written == onnx_path(checkpoint) == tmp_path / "kick" / "pretrained_kick_unet.onnx"
+    segment = np.random.default_rng(1).gamma(0.5, 2.0, (1, 2, 2049, 64)).astype(np.float32)
+    kick_mask = official_unet(tmp_path, "kick", config).masks(segment)["kick"]
+    shutil.copy(GOLDEN_MODELS / "snare" / "pretrained_snare_unet.pth", checkpoint)  # replaced by hand: the file is stale
+    snare_mask = official_unet(tmp_path, "kick", config).masks(segment)["kick"]
+    expected = official_unet(GOLDEN_MODELS, "snare", config).masks(segment)["snare"]
+    assert np.array_equal(snare_mask, expected) and not np.allclose(kick_mask, snare_mask)
+
+
+def five_head_onnx(path: Path, gains: np.ndarray, bins: int = 2049, output: str = "masks") -> Path:
+    """A five-head mask model whose masks are the constants `gains` (5,) whatever the input."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Unsqueeze", ["magnitude", "axis"], ["per_stem"]),
+        helper.make_node("Mul", ["per_stem", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "gains"], [output]),
+    ]
+    initializers = [numpy_helper.from_array(np.array([1], dtype=np.int64), "axis"),
+                    numpy_helper.from_array(np.zeros(1, dtype=np.float32), "zero"),
+                    numpy_helper.from_array(gains.astype(np.float32).reshape(1, 5, 1, 1, 1), "gains")]
+    graph = helper.make_graph(
+        nodes, "five_heads", [helper.make_tensor_value_info("magnitude", TensorProto.FLOAT, ["batch", 2, bins, "frames"])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", 5, 2, bins, "frames"])], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"stems": ",".join(STEMS), "family": "test-constant-masks"})
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_five_head_model_runs_in_one_session_with_known_masks(tmp_path: Path) -> None:
+    gains = np.array([0.1, 0.2, 0.3, 0.25, 0.15])
+    model = five_head_model(five_head_onnx(tmp_path / "five.onnx", gains))
+    assert (model.stems, model.bins, model.five_heads) == (STEMS, 2049, True)
+    mixture, _ = soundfile.read(GOLDEN / "stereo_2s.wav", dtype="float32", always_2d=True)
+    mixture = mixture.T
+    tolerance = 1e-4 * max(1.0, float(np.abs(mixture).max()))
+    plain = OnnxSeparator([model], ("snare", "cymbals")).separate(mixture)
+    assert list(plain) == ["snare", "cymbals"]
+    assert float(np.abs(plain["snare"] - 0.2 * mixture).max()) < tolerance
+    assert float(np.abs(plain["cymbals"] - 0.15 * mixture).max()) < tolerance
+    wiener = OnnxSeparator([model], STEMS, wiener_exponent=2.0).separate(mixture)
+    shares = gains**2 / np.sum(gains**2)
+    for stem, share in zip(STEMS, shares):
+        assert float(np.abs(wiener[stem] - share * mixture).max()) < 10 * tolerance, stem
+
+
+def test_a_model_without_the_five_head_contract_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CorruptCheckpointError, match=r"is not a five-head mask model: outputs .*\(expected 'masks' of rank 5\)"):
+        five_head_model(five_head_onnx(tmp_path / "other.onnx", np.ones(5), output="mask"))
+    with pytest.raises(ValueError, match="cover"):
+        OnnxSeparator([MaskModel(None, ("kick",), 2048, five_heads=False)], STEMS, wiener_exponent=1.0)
