@@ -46,7 +46,7 @@ def test_a_corrupt_file_is_one_failed_row_and_a_rerun_skips_the_finished(tmp_pat
     # two workers on this machine's cores: each runs torch with half of them
     threads = max(1, len(os.sched_getaffinity(0)) // 2)
     assert {row["worker"].split()[0] for row in rows.values()} <= {"local-1", "local-2"}
-    assert all(row["worker"].endswith(f", torch threads {threads})") for row in rows.values())
+    assert all(row["worker"].endswith(f", threads {threads})") for row in rows.values())
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert [event["done"] for event in events] == [1, 2, 3, 4, 5]
     assert {event["file"] for event in events} == set(rows) and {event["files"] for event in events} == {5}
@@ -268,3 +268,16 @@ def test_a_processor_that_cannot_run_stops_the_batch_at_once(tmp_path: Path, dat
     assert details["summary"]["ok"] == 0 and details["not_done"] >= 4  # stopped after the first input or two
     rows = read_manifest(output_dir / MANIFEST)
     assert {row["error"]["error"] for row in rows.values()} <= {"ProcessorUnavailable", "InvalidInput"}
+
+
+@pytest.mark.parametrize("torch_first", [False, True])
+def test_a_worker_limits_every_runtime_to_its_share(torch_first: bool) -> None:
+    code = ("import sys\n" + ("import torch\n" if torch_first else "") +
+            "from lars_service.batch.worker import limit_threads\n"
+            "limit_threads(1)\n"
+            "from lars_service.runtime.mask_models import session_options\n"
+            "import torch\n"
+            "print(session_options().intra_op_num_threads, torch.get_num_threads())\n")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert completed.stdout.split() == ["1", "1"], completed.stderr

@@ -32,7 +32,7 @@ def test_ray_batch_isolates_the_corrupt_file_then_resumes(tmp_path: Path, data_h
     for path in good:
         assert_ok_row(rows[str(path)], output_dir)
         assert rows[str(path)]["worker"].startswith(("ray-1 on ", "ray-2 on "))
-        assert rows[str(path)]["worker"].endswith(f", torch threads {threads})")
+        assert rows[str(path)]["worker"].endswith(f", threads {threads})")
     assert rows[str(corrupt)]["status"] == "failed"
     assert rows[str(corrupt)]["error"]["error"] == "InvalidInput"
 

@@ -48,11 +48,11 @@ def _work(name: str, threads: int, tasks: Connection, results: Queue, cancel: Ev
     terminated = []
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda number, frame: terminated.append(number))
-    threads = limit_threads(threads)
+    limit_threads(threads)
     def stop() -> bool:
         return bool(terminated) or cancel.is_set() or os.getppid() != parent
 
-    worker = BatchWorker(f"{name} (pid {os.getpid()}, torch threads {threads})", stop)
+    worker = BatchWorker(f"{name} (pid {os.getpid()}, threads {threads})", stop)
     while not stop():
         if not tasks.poll(IDLE_POLL_SECONDS):
             continue

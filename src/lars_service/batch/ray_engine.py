@@ -5,8 +5,8 @@ input at a time from the shared scheduling loop (`dispatch`): plain actors and o
 so there are no blocks whose failure could drop rows and no read step that could wait forever for CPUs the
 actors hold. An actor that dies costs one failed row and is replaced.
 
-Each actor reserves `threads` CPUs (the cluster's CPUs / workers, at most one node's) and runs torch with that
-many threads. Actors' output stays on their nodes (`log_to_driver=False`), Ray's own logging is held to errors,
+Each actor reserves `threads` CPUs (the cluster's CPUs / workers, at most one node's) and runs ONNX Runtime or
+torch with that many threads. Actors' output stays on their nodes (`log_to_driver=False`), Ray's own logging is held to errors,
 and no dashboard starts. Ray replaces the driver's SIGTERM handler when it connects; ours is put back.
 """
 from __future__ import annotations
@@ -49,9 +49,9 @@ class RayWorker:
         from .worker import BatchWorker, limit_threads
 
         keep_freed_memory()  # the actor's process is ours alone, as a local worker's is
-        threads = limit_threads(threads)
+        limit_threads(threads)
         self._cancel = threading.Event()
-        where = f"{name} on {ray.util.get_node_ip_address()} (pid {os.getpid()}, torch threads {threads})"
+        where = f"{name} on {ray.util.get_node_ip_address()} (pid {os.getpid()}, threads {threads})"
         self._worker = BatchWorker(where, stop=self._cancel.is_set)
 
     def separate(self, request: SeparationRequest) -> dict[str, Any] | None:

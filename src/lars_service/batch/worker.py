@@ -8,6 +8,7 @@ is either finished (stems renamed into place, then its completion marker written
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,22 +17,23 @@ from ..errors import as_service_error
 from ..request import SeparationRequest
 from .manifest import make_row
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: what each runtime reads for its thread count: ONNX Runtime sessions (runtime/mask_models.py), torch and
+#: the OpenMP/BLAS pools (when they start: set before the first import)
+THREAD_VARIABLES = ("LARS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 class Abandoned(Exception):
     """Raised inside a separation when the worker is told to stop; the separation rolls its files back."""
 
 
-def limit_threads(threads: int) -> int:
-    """Give this process `threads` compute threads (torch and the BLAS/OpenMP pools), so that workers sharing
-    a machine do not oversubscribe its cores. Call before the first separation; returns torch's thread count."""
+def limit_threads(threads: int) -> None:
+    """Give this process `threads` compute threads, whichever runtime separates (ONNX Runtime, torch, the
+    BLAS/OpenMP pools), so that workers sharing a machine do not oversubscribe its cores. Call before the first
+    separation; torch is not imported for it (an onnx worker never needs it)."""
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-    return torch.get_num_threads()
+    if "torch" in sys.modules:  # already started: its pool no longer reads the environment
+        sys.modules["torch"].set_num_threads(threads)
 
 
 class BatchWorker:
