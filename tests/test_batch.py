@@ -74,16 +74,16 @@ def test_larsnet_batch_writes_what_separate_writes(tmp_path: Path, data_home: Pa
     listing.write_text("# two takes, relative to this file\n\ntake1.wav\ntake0.wav\n")
     batch = tmp_path / "batch"
     result = run_cli("batch", "--input-list", str(listing), "--output-dir", str(batch), "--workers", "1",
-                     "--processor", "larsnet", "--models-dir", str(GOLDEN_MODELS), "--wiener-filter", data_home=data_home)
+                     "--processor", "larsnet", "--models-dir", str(GOLDEN_MODELS), "--stems", "kick,snare", data_home=data_home)
     assert result.returncode == 0, result.stderr
     assert result.document["summary"]["ok"] == 2
     rows = read_manifest(batch / MANIFEST)
     assert list(rows) == [str(good[1]), str(good[0])]  # one worker: in the list's order
     single = run_cli("separate", "--input", str(good[1]), "--output-dir", str(tmp_path / "single"), "--processor",
-                     "larsnet", "--models-dir", str(GOLDEN_MODELS), "--wiener-filter", data_home=data_home)
+                     "larsnet", "--models-dir", str(GOLDEN_MODELS), "--stems", "kick,snare", data_home=data_home)
     assert single.returncode == 0
     marker = json.loads((batch / ".take1.lars.json").read_text())
-    assert marker["result"]["processor"] == "larsnet" and marker["result"]["wiener_filter"] is True
+    assert marker["result"]["processor"] == "larsnet" and marker["options"]["stems"] == ["kick", "snare"]
     # the one worker loaded the weights for its first input (take1, listed first) and reused them for take0
     later = json.loads((batch / ".take0.lars.json").read_text())
     assert marker["result"]["timings"]["load"] > 0.01 and later["result"]["timings"]["load"] < 0.005
@@ -191,7 +191,7 @@ def processes_left(session: int, seconds: float = 5) -> dict[int, bytes]:
 
 
 def test_sigterm_mid_batch_keeps_the_finished_and_rolls_back_the_rest(tmp_path: Path, data_home: Path) -> None:
-    good, corrupt = catalog(tmp_path / "takes", (1.0, 8.0, 8.0, 8.0, 8.0))
+    good, corrupt = catalog(tmp_path / "takes", (1.0, 6.0, 6.0, 6.0))
     corrupt.unlink()
     output_dir = tmp_path / "stems"
     process = start_batch(tmp_path / "takes", output_dir, data_home, "--workers", "2")
@@ -203,7 +203,7 @@ def test_sigterm_mid_batch_keeps_the_finished_and_rolls_back_the_rest(tmp_path: 
     document = json.loads(stdout)
     assert document["error"] == "Cancelled" and document["details"]["signal"] == "SIGTERM"
     summary = document["details"]["summary"]
-    assert summary["ok"] >= 1 and summary["failed"] == 0 and summary["ok"] + document["details"]["not_done"] == 5
+    assert summary["ok"] >= 1 and summary["failed"] == 0 and summary["ok"] + document["details"]["not_done"] == 4
     rows = read_manifest(output_dir / MANIFEST)
     assert len(rows) == summary["ok"]
     finished = set()
@@ -216,11 +216,11 @@ def test_sigterm_mid_batch_keeps_the_finished_and_rolls_back_the_rest(tmp_path: 
     rerun = run_cli("batch", "--input-dir", str(tmp_path / "takes"), "--output-dir", str(output_dir), "--processor",
                     "larsnet", "--models-dir", str(GOLDEN_MODELS), "--stems", "kick,hihat", data_home=data_home)
     assert rerun.returncode == 0
-    assert rerun.document["summary"]["skipped"] == summary["ok"] and rerun.document["summary"]["ok"] == 5 - summary["ok"]
+    assert rerun.document["summary"]["skipped"] == summary["ok"] and rerun.document["summary"]["ok"] == 4 - summary["ok"]
 
 
 def test_a_killed_worker_costs_its_input_only(tmp_path: Path, data_home: Path) -> None:
-    good, corrupt = catalog(tmp_path / "takes", (20.0, 1.0, 1.0, 1.0))
+    good, corrupt = catalog(tmp_path / "takes", (20.0, 1.0, 1.0))
     corrupt.unlink()
     output_dir = tmp_path / "stems"
     process = start_batch(tmp_path / "takes", output_dir, data_home, "--workers", "1")
@@ -233,7 +233,7 @@ def test_a_killed_worker_costs_its_input_only(tmp_path: Path, data_home: Path) -
     stdout, _ = process.communicate(timeout=180)
     assert process.returncode == 1
     document = json.loads(stdout)
-    assert {key: document["summary"][key] for key in ("ok", "failed", "skipped")} == {"ok": 3, "failed": 1, "skipped": 0}
+    assert {key: document["summary"][key] for key in ("ok", "failed", "skipped")} == {"ok": 2, "failed": 1, "skipped": 0}
     rows = read_manifest(output_dir / MANIFEST)
     lost = rows[str(good[0])]
     assert lost["status"] == "failed" and lost["error"]["error"] == "ProcessingError"
