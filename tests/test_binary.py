@@ -212,3 +212,21 @@ def test_stemseparator_client_convention_unchanged(binary: Path, clip: Path, tmp
         stdout, _ = process.communicate(timeout=60)
     assert process.returncode in (130, 143) and json.loads(stdout)["error"] == "Cancelled"
     assert list(output_dir.iterdir()) == []
+
+
+def test_batch_workers_run_inside_the_binary(binary: Path, clip: Path, tmp_path: Path) -> None:
+    """The local engine spawns its workers by re-running the executable: they must run the work, not the CLI."""
+    takes = tmp_path / "takes"
+    takes.mkdir()
+    for name in ("a", "b", "c"):
+        (takes / f"{name}.wav").write_bytes(clip.read_bytes())
+    completed = subprocess.run([str(binary), "batch", "--input-dir", str(takes), "--output-dir", str(tmp_path / "out"),
+                                "--workers", "2", "--processor", "larsnet", "--models-dir", str(GOLDEN_MODELS),
+                                "--stems", "kick"], capture_output=True, text=True, timeout=300)
+    document = json.loads(completed.stdout)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert {key: document["summary"][key] for key in ("ok", "failed", "skipped")} == {"ok": 3, "failed": 0, "skipped": 0}
+    assert sorted(path.name for path in (tmp_path / "out").glob("*.wav")) == ["a_kick.wav", "b_kick.wav", "c_kick.wav"]
+    ray = subprocess.run([str(binary), "batch", "--engine", "ray", "--input-dir", str(takes), "--output-dir",
+                          str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert ray.returncode == 2 and "pip install 'lars-service[ray]'" in json.loads(ray.stdout)["message"]

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -28,7 +28,7 @@ from .progress import ProgressCallback, progress_reporter
 from .request import PROCESSORS
 
 log = logging.getLogger("lars_service")
-COMMANDS = ("separate", "serve", "info", "models", "evaluate", "synth", "train")
+COMMANDS = ("separate", "serve", "batch", "info", "models", "evaluate", "synth", "train")
 STEM_NAMES = "kick,snare,toms,hihat,cymbals"
 
 
@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "holds exactly one JSON document: the result, {version, results, summary} for several inputs, or "
         "{error, message, details}.",
     )
-    add_separation_options(separate)
+    add_input_options(separate)
+    add_processing_options(separate)
     _add_common(separate)
     separate.set_defaults(handler=_run_separate, stops_at_safe_points=True)
 
@@ -69,13 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_command(commands)
     _add_models_commands(commands)
     _add_evaluate_command(commands)
+    _add_batch_command(commands)
     _add_synth_command(commands)
     _add_train_command(commands)
     return parser
 
 
-def add_separation_options(parser: argparse.ArgumentParser) -> None:
-    """The options of `separate`, which are also the fields of a `serve` request."""
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """Which files `separate` (and a `serve` request) reads and where their stems go; `batch` has its own."""
     parser.add_argument("--input", "-i", required=True, action="append", metavar="PATH",
                         help="audio file (wav, flac, ogg, mp3, aiff; any rate, any channel count) or a directory of them; "
                         "repeat it for several (then stdout holds one document with a row per file)")
@@ -84,6 +86,10 @@ def add_separation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-existing", action="store_true",
                         help="skip inputs already separated into --output-dir with the same options and stems intact "
                         "(resumes an interrupted run); skipped inputs are reported with \"skipped\": true")
+
+
+def add_processing_options(parser: argparse.ArgumentParser) -> None:
+    """How each file is separated and written: the options `separate`, a `serve` request and `batch` share."""
     parser.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
     parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
                         help="device; auto prefers cuda, then a working mps (both need torch), then cpu (default: auto)")
@@ -169,6 +175,45 @@ def _add_models_commands(commands: argparse._SubParsersAction) -> None:
     convert.add_argument("--stems", help=f"comma list of {STEM_NAMES} (default: all)")
     _add_common(convert)
     convert.set_defaults(handler=_run_models_convert)
+
+
+def _add_batch_command(commands: argparse._SubParsersAction) -> None:
+    batch = commands.add_parser(
+        "batch", help="separate a folder or a list of files: a local process pool, or Ray for catalogs",
+        description="Separate many files, each worker loading the model once. Stems go to <output-dir>/<input stem>_<stem>.<format> "
+        "(with --input-dir, in the input's sub-folder mirrored under --output-dir). A results manifest (JSON lines, one row per "
+        "input: input, status ok|failed|skipped, stems, error, seconds, worker) is written as the work goes; a file that fails "
+        "is its row and the others go on; finished inputs are marked and a re-run skips them.",
+        epilog="Exit codes: 0 nothing failed, 1 some input failed (see the manifest), 2 usage or validation error, 130/143 "
+        "cancelled by SIGINT/SIGTERM (inputs in flight rolled back, finished ones kept). stdout holds one JSON document: "
+        "{version, engine, workers, summary {ok, failed, skipped, processing_time}, manifest}, or {error, message, details}.",
+    )
+    inputs = batch.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--input-dir", metavar="DIR", help="the audio files in DIR (wav, flac, ogg, mp3, aiff, ...; hidden files skipped)")
+    inputs.add_argument("--input-list", metavar="FILE",
+                        help="a text file with one audio path a line (# comments; relative paths are relative to FILE's folder)")
+    batch.add_argument("--recursive", "-r", action="store_true",
+                       help="with --input-dir: also the files in its sub-folders, their stems in the same sub-folders of --output-dir")
+    batch.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="directory for the stem files (created if missing)")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: worker processes on this machine; ray: Ray actors on a cluster "
+                       "(needs `pip install 'lars-service[ray]'`) (default: local)")
+    batch.add_argument("--ray-address", metavar="ADDR",
+                       help="with --engine ray: the cluster, auto (on one of its nodes), HEAD:6379 or ray://HEAD:10001 (Ray Client) "
+                       "(default: start a local Ray on this machine's cores)")
+    batch.add_argument("--workers", "-j", type=int, metavar="N",
+                       help="worker processes or actors, each loading the model once and using cores/N threads "
+                       "(default: one per two cores)")
+    batch.add_argument("--manifest", metavar="FILE", help="results manifest, rewritten each run (default: <output-dir>/lars-batch-manifest.jsonl)")
+    add_processing_options(batch)
+    _add_common(batch)
+    batch.set_defaults(handler=_run_batch, stops_at_safe_points=True)
+
+
+def _run_batch(args: argparse.Namespace, context: CommandContext) -> dict[str, Any] | None:
+    from .batch.command import build_batch_request, run_batch
+
+    return run_batch(build_batch_request(args), context.progress, context.cancellation)
 
 
 def _add_evaluate_command(commands: argparse._SubParsersAction) -> None:
@@ -344,7 +389,8 @@ def _run_serve(args: argparse.Namespace, context: CommandContext) -> dict[str, A
     from .serve import Server
 
     request_parser = _Parser(prog="lars-service separate")
-    add_separation_options(request_parser)
+    add_input_options(request_parser)
+    add_processing_options(request_parser)
     Server(request_parser, context).serve(sys.stdin)
     return None  # every answer went out as its own line
 

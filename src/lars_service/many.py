@@ -67,7 +67,7 @@ def run_command(command: SeparateCommand, progress_for: ProgressFactory, process
 
 
 def exit_code(document: dict[str, Any]) -> int:
-    """0 for a success document, or a multi-input one where nothing failed; else 1."""
+    """0 for a success document, or one with a `summary` (several inputs, a batch) where nothing failed; else 1."""
     return EXIT_PROCESSING if document.get("summary", {}).get("failed") else 0
 
 

@@ -47,7 +47,7 @@ class Server:
     """One `serve` session.
 
     Args:
-        request_parser: the `separate` options (`add_separation_options`), which requests are validated with.
+        request_parser: the `separate` options (`add_input_options`, `add_processing_options`), which requests are validated with.
         context: progress mode, the process's cancellation (set by signals) and the real stdout for answers.
     """
 

@@ -23,6 +23,8 @@ from .model_files import onnx_path, source_stamp, unet_model_bytes
 from .onnx_graph import INPUT_NAME
 
 FIVE_HEAD_OUTPUT = "masks"
+#: caps the intra-op threads of this process's sessions: a `batch` worker's share of the cores (batch/worker.py)
+THREADS_VARIABLE = "LARS_THREADS"
 
 
 def usable_cpus() -> int:
@@ -31,8 +33,8 @@ def usable_cpus() -> int:
 
 
 def session_options(threads: int | None = None) -> Any:
-    """ORT session options: all graph optimizations, `threads` intra-op threads (default: the CPUs this
-    process may use), one inter-op thread (the graph is a chain), and threads that sleep when idle.
+    """ORT session options: all graph optimizations, `threads` intra-op threads (default: $LARS_THREADS, else
+    the CPUs this process may use), one inter-op thread (the graph is a chain), and threads that sleep when idle.
 
     Each session has its own thread pool, and the official family runs five sessions one after the other:
     with ORT's default spinning, the idle sessions' threads keep spinning while the next one computes, which
@@ -42,7 +44,7 @@ def session_options(threads: int | None = None) -> Any:
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or usable_cpus()
+    options.intra_op_num_threads = threads or int(os.environ.get(THREADS_VARIABLE) or 0) or usable_cpus()
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
