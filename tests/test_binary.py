@@ -120,14 +120,23 @@ def test_weights_installed_by_the_binary_then_a_subset_without_wiener_filter_fla
                 assert_matches(audio.T, expected[f"{case}/{mode}/{stem}"], f"binary {case}/{mode}/{stem}")
 
 
-def test_all_stems_without_weights_fall_back_flac_48k(binary: Path, clip: Path, tmp_path: Path) -> None:
-    """Without weights the torch-free binary falls back to the placeholder (NMFD needs torch) and says why."""
+def test_all_stems_without_official_weights_run_the_bundled_open_weights_flac_48k(binary: Path, clip: Path, tmp_path: Path) -> None:
+    """Without the official weights the torch-free binary runs its bundled open weights on ONNX Runtime, says why."""
     result = client.separate_drum_stems(clip, tmp_path / "out", output_format="flac", sample_rate=48000,
                                         wiener_filter=True, models_dir=tmp_path / "no-weights", binary=binary)
-    assert (result.processor, result.wiener_filter) == ("placeholder", False)
+    assert (result.processor, result.wiener_filter, result.document["runtime"]) == ("larsnet-open", True, "onnx")
+    weights = result.document["weights"]
+    assert (weights["name"], weights["license"], weights["official"]) == ("lars-open", "CC-BY-4.0", False)
     assert any(warning.startswith("larsnet passed over") for warning in result.warnings)
-    assert any(warning.startswith("demucs-filter passed over: the torch runtime is not installed") for warning in result.warnings)
     assert_stem_files(result, STEMS, "flac", 48000)
+
+
+def test_an_explicit_demucs_filter_says_the_binary_has_no_torch(binary: Path, clip: Path, tmp_path: Path) -> None:
+    """An explicit demucs-filter needs torch, which the binary leaves out: the error says so."""
+    with pytest.raises(client.LarsProcessingError) as raised:
+        client.separate_drum_stems(clip, tmp_path / "out", processor="demucs-filter", binary=binary)
+    assert raised.value.error_type == "ProcessorUnavailable"
+    assert "torch runtime is not installed" in raised.value.message
 
 
 def test_errors_and_info_come_from_the_binary(binary: Path, clip: Path, tmp_path: Path) -> None:
