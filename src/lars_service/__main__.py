@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -24,7 +24,7 @@ from .allocator import keep_freed_memory
 from .cancellation import Cancellation
 from .errors import ServiceError, UsageError, as_service_error
 from .formats import FORMATS
-from .progress import ProgressCallback, progress_reporter
+from .progress import ProgressCallback, event_reporter, progress_reporter
 from .request import PROCESSORS
 
 log = logging.getLogger("lars_service")
@@ -316,24 +316,7 @@ def _run_train(args: argparse.Namespace, context: CommandContext) -> dict[str, A
         crop_seconds=args.crop_seconds, threads=args.threads, validation_clips=args.validation_clips,
         model=CompactConfig(bands=args.bands, hidden=args.hidden, blocks=args.blocks),
     )
-    return train(request, _training_reporter(context.progress_mode))
-
-
-def _training_reporter(mode: str) -> Callable[[dict[str, Any]], None]:
-    """Training events on stderr: JSON lines (--progress json) or lines for people (text)."""
-    started = time.perf_counter()
-
-    def report(event: dict[str, Any]) -> None:
-        event = {**event, "seconds": round(time.perf_counter() - started, 1)}
-        if mode == "json":
-            sys.stderr.write(json.dumps(event) + "\n")
-        elif mode == "text":
-            values = " ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                              for key, value in event.items() if key != "event")
-            sys.stderr.write(f"{event['event']}: {values}\n")
-        sys.stderr.flush()
-
-    return report
+    return train(request, event_reporter(context.progress_mode))
 
 
 def _add_synth_command(commands: argparse._SubParsersAction) -> None:

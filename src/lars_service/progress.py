@@ -44,3 +44,21 @@ def progress_reporter(mode: str, started: float | None = None, **fields: Any) ->
             sys.stderr.flush()
 
     return report
+
+
+def event_reporter(mode: str) -> Callable[[dict[str, Any]], None]:
+    """A callback writing free-form events (`train`'s steps, checkpoints, validations) to stderr in `mode`:
+    JSON lines (json), `event: key=value ...` lines (text), or nothing (none); each gets its `seconds`."""
+    started = time.perf_counter()
+
+    def report(event: dict[str, Any]) -> None:
+        event = {**event, "seconds": round(time.perf_counter() - started, 1)}
+        if mode == "json":
+            sys.stderr.write(json.dumps(event) + "\n")
+        elif mode == "text":
+            values = " ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                              for key, value in event.items() if key != "event")
+            sys.stderr.write(f"{event['event']}: {values}\n")
+        sys.stderr.flush()
+
+    return report
