@@ -44,6 +44,10 @@ def test_train_rejects_bad_options_with_the_json_error(tmp_path: Path, data_home
     result = run_cli("train", "--kits", "permissive", "--output-dir", str(tmp_path), "--steps", "0", data_home=data_home)
     assert result.returncode == 2
     assert result.document["error"] == "InvalidOption" and "--steps" in result.document["message"]
+    result = run_cli("train", "--kits", "permissive", "--output-dir", str(tmp_path), "--loss", "mse", data_home=data_home)
+    assert result.returncode == 2
+    assert result.document["error"] == "InvalidOption" and "balanced, l1" in result.document["message"]
+    assert not (tmp_path / "checkpoint.pt").exists()
 
 
 @pytest.mark.parametrize(("runtime", "model_file"), [("onnx", "model.onnx"), ("torch", "model.safetensors")])

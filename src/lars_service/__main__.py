@@ -282,6 +282,10 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--warmup-steps", type=int, default=50, help="steps of linear learning-rate warm-up (default 50)")
     train.add_argument("--decay-from", type=int, metavar="STEP",
                        help="from this step, the learning rate falls linearly to a tenth at --steps (default: constant)")
+    train.add_argument("--loss", default="balanced", metavar="balanced|l1",
+                       help="balanced: every stem weighs alike, whatever its level (the log of each stem's error "
+                       "against its own level; the L1 analogue of mean SDR); l1: errors against the mixture's level, "
+                       "so loud stems weigh most (default balanced)")
     train.add_argument("--validate-every", type=int, default=500, help="steps between validations; 0: at the end only (default 500)")
     train.add_argument("--validation-clips", type=int, default=8, help="held-out clips of 6 s scored per validation (default 8)")
     train.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
@@ -304,12 +308,16 @@ def _run_train(args: argparse.Namespace, context: CommandContext) -> dict[str, A
                                  "--workers, --validate-every, --warmup-steps and --decay-from >= 0, "
                                  "--crop-seconds > 0.1, --learning-rate > 0")
     from .larsnet.compact import CompactConfig
+    from .training.losses import LOSSES
     from .training.solver import SolverSettings
+
+    if args.loss not in LOSSES:
+        raise InvalidOptionError(f"--loss must be one of {', '.join(LOSSES)}, got {args.loss!r}")
     from .training.train import TrainRequest, train
 
     settings = SolverSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                               warmup_steps=args.warmup_steps, decay_from=args.decay_from, validate_every=args.validate_every,
-                              checkpoint_every=args.checkpoint_every, workers=args.workers)
+                              checkpoint_every=args.checkpoint_every, workers=args.workers, loss=args.loss)
     request = TrainRequest(
         kits=args.kits, output_dir=Path(args.output_dir), settings=settings,
         init=Path(args.init) if args.init else None, resume=args.resume, seed=args.seed,

@@ -20,7 +20,7 @@ from torch import nn
 
 from lars_service.larsnet.transforms import HOP, N_FFT, hann_window, stft
 
-from .losses import masked_spectrum_l1
+from .losses import LOSSES
 from .validate import Clip, validation_sdr
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -49,6 +49,7 @@ class SolverSettings:
         loss_frame_stride: the loss sees every s-th STFT frame (the model sees all): the loss on all
             2049 bins of five stems is most of a step's memory traffic, and neighbouring frames overlap 75%.
         workers: data-loading worker processes (0 loads in the training process).
+        loss: a name in `losses.LOSSES`.
     """
 
     steps: int
@@ -64,6 +65,7 @@ class SolverSettings:
     bf16: bool = False
     loss_frame_stride: int = 4
     workers: int = 1
+    loss: str = next(iter(LOSSES))
 
 
 class StepBatches:
@@ -186,7 +188,7 @@ class Solver:
         stem_spectra = stem_spectra.reshape(batch, stem_count, channels, *stem_spectra.shape[-2:])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.settings.bf16):
             masks = self.model(mixture_spectrum.abs(), frame_stride=stride)
-        return masked_spectrum_l1(masks.float(), mixture_spectrum[..., ::stride], stem_spectra)
+        return LOSSES[self.settings.loss](masks.float(), mixture_spectrum[..., ::stride], stem_spectra)
 
     def train_step(self, mixtures: torch.Tensor, stems: torch.Tensor) -> float:
         """One optimiser step on a batch: mixtures (batch, 2, n), stems (batch, 5, 2, n). Returns the loss."""
