@@ -32,6 +32,11 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def intra_op_threads(threads: int | None = None) -> int:
+    """The threads one separation computes on: `threads`, else $LARS_THREADS, else the CPUs this process may use."""
+    return threads or int(os.environ.get(THREADS_VARIABLE) or 0) or usable_cpus()
+
+
 def session_options(threads: int | None = None) -> Any:
     """ORT session options: all graph optimizations, `threads` intra-op threads (default: $LARS_THREADS, else
     the CPUs this process may use), one inter-op thread (the graph is a chain), and threads that sleep when idle.
@@ -44,7 +49,7 @@ def session_options(threads: int | None = None) -> Any:
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or int(os.environ.get(THREADS_VARIABLE) or 0) or usable_cpus()
+    options.intra_op_num_threads = intra_op_threads(threads)
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -8,6 +8,7 @@ U-Nets, one per stem, or one five-head model for all stems.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,9 @@ from lars_service.larsnet.config import STEMS, LarsNetConfig, load_config, selec
 from lars_service.larsnet.errors import WeightsMissingError
 from lars_service.larsnet.filtering import alpha_wiener_gains
 from lars_service.larsnet.streaming import Block, BlockPlan, ProgressCallback, stream_blocks
-from lars_service.larsnet.transforms_numpy import N_FFT, SEGMENT_FRAMES, fold, hann_window, overlap_add, stft, unfold
+from lars_service.larsnet.transforms_numpy import SEGMENT_FRAMES, fold, hann_window, masked_inverse_stft, stft, unfold
 
-from .mask_models import MaskModel, official_unets
+from .mask_models import MaskModel, intra_op_threads, official_unets
 
 #: read(start, stop) -> (channels, stop - start) float32 samples of the input, 0 <= start < stop <= length.
 SampleReader = Callable[[int, int], np.ndarray]
@@ -35,6 +36,7 @@ class OnnxSeparator:
         wiener_exponent: None for plain masking; alpha > 0 for alpha-Wiener filtering.
         segment_frames: T, STFT frames per segment (512).
         segments_per_block: 512-frame segments per block; memory grows with it, speed does not.
+        threads: threads for the inverse STFT (default: as the ORT sessions, `mask_models.intra_op_threads`).
     """
 
     runtime = "onnx"
@@ -48,6 +50,7 @@ class OnnxSeparator:
         segment_frames: int = SEGMENT_FRAMES,
         segments_per_block: int = 1,
         sample_rate: int = 44100,
+        threads: int | None = None,
     ) -> None:
         self.stems, self.model_stems = select_stems(stems, wiener_exponent)
         self.wiener_exponent = wiener_exponent
@@ -59,6 +62,8 @@ class OnnxSeparator:
         self.block_frames = segment_frames * segments_per_block
         self.sample_rate = sample_rate
         self.window = hann_window()
+        # the inverse STFT (a fifth of a block's time on one core) runs on as many threads as ORT's convolutions
+        self.pool = ThreadPoolExecutor(intra_op_threads(threads), thread_name_prefix="lars-istft")
 
     @classmethod
     def from_models_dir(
@@ -79,7 +84,7 @@ class OnnxSeparator:
         if len(frames_per_segment) != 1:
             raise ValueError("all U-Nets must use the same segment length T")
         return cls(official_unets(Path(models_dir), needed, config, threads), stems, wiener_exponent=wiener_exponent,
-                   segment_frames=frames_per_segment.pop(), sample_rate=config.sample_rate)
+                   segment_frames=frames_per_segment.pop(), sample_rate=config.sample_rate, threads=threads)
 
     def separate(self, waveform: np.ndarray, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
         """Separate a waveform held in memory.
@@ -132,10 +137,7 @@ class OnnxSeparator:
         """(2, samples) block audio -> (stems, 2, samples) windowed, overlap-added stem signals, float32."""
         spectrum = stft(audio, self.window)  # (2, frames, 2049)
         gains = self._gains(np.abs(spectrum).transpose(0, 2, 1)).transpose(0, 1, 3, 2)  # (stems, 2, frames, 2049)
-        # into a contiguous (stems, 2, frames, 2049) array, as the inverse FFT wants it; the gains are cast to
-        # complex element by element, never as a whole complex copy
-        stem_spectra = np.multiply(spectrum[None], gains, out=np.empty(gains.shape, dtype=np.complex64))
-        return overlap_add(np.fft.irfft(stem_spectra, n=N_FFT, axis=-1), self.window)
+        return masked_inverse_stft(spectrum, gains, self.window, self.pool)
 
     def _gains(self, magnitude: np.ndarray) -> np.ndarray:
         """Per-stem real gains on the mixture spectrum.
