@@ -39,6 +39,14 @@ def test_train_a_few_steps_then_resume(tmp_path: Path, data_home: Path) -> None:
                  if event["event"] == "step"]
     assert steps_run == [3], "the resumed run trains step 3 only"
 
+    tuned = run_cli("train", "--kits", str(KITS / "dev"), "--output-dir", str(tmp_path / "tuned"), "--steps", "1",
+                    "--init", str(output / "weights"), "--loss", "l1", *FAST, data_home=data_home)
+    assert tuned.returncode == 0, tuned.stderr
+    lineage = json.loads(Path(tuned.document["exported"]["config"]).read_text())["training"]
+    started_from = json.loads((output / "weights" / "config.json").read_text())
+    assert lineage["init"]["version"] == started_from["version"] and lineage["init"]["steps"] == 3
+    assert len(lineage["init"]["sha256"]) == 64 and lineage["settings"]["loss"] == "l1"
+
 
 def test_train_rejects_bad_options_with_the_json_error(tmp_path: Path, data_home: Path) -> None:
     result = run_cli("train", "--kits", "permissive", "--output-dir", str(tmp_path), "--steps", "0", data_home=data_home)

@@ -58,6 +58,16 @@ def is_official_models_dir(path: Path) -> bool:
     return path.is_dir() and not missing_checkpoints(path, STEMS, load_config())
 
 
+def describe_initial(path: Path) -> dict[str, Any]:
+    """What a run started from, for its checkpoints and exported config: the path, and for compact weights their
+    name, version, sha256 and the steps that made them (so a fine-tune's lineage survives the init's folder)."""
+    if not (Path(path) / CONFIG_NAME).is_file():
+        return {"path": str(path), "official": is_official_models_dir(Path(path))}
+    weights = read_compact_weights(Path(path))
+    return {"path": str(path), "name": weights.document.get("name"), "version": weights.document.get("version"),
+            "sha256": weights.sha256, "steps": weights.document.get("training", {}).get("steps")}
+
+
 def load_initial(path: Path) -> tuple[str, dict[str, Any], nn.Module]:
     """Weights to start from: a compact weights directory (config.json + model.safetensors, as `export`
     writes it) or an official-format models directory.

@@ -12,7 +12,7 @@ from lars_service.larsnet.compact import CompactConfig
 from lars_service.synthesis.dataset import SyntheticDrums, load_kits
 
 from .export import export_weights, weights_license
-from .families import build_model, load_initial
+from .families import build_model, describe_initial, load_initial
 from .solver import BEST_NAME, CHECKPOINT_NAME, ProgressCallback, Solver, SolverSettings
 from .validate import validation_clips
 
@@ -81,7 +81,7 @@ def train(request: TrainRequest, progress: ProgressCallback | None = None) -> di
                              examples_per_epoch=request.validation_clips, augment=False)
     metadata = {"model": {"family": family, "config": model_config}, "kits": request.kits, "sources": _sources(kits),
                 "seed": request.seed, "crop_seconds": request.crop_seconds,
-                "init": None if request.init is None else str(request.init)}
+                "init": None if request.init is None else describe_initial(request.init)}
     solver = Solver(model, train_data, validation_clips(heldout, request.validation_clips), settings,
                     Path(request.output_dir), metadata, progress)
     resumed = request.resume and solver.resume()
@@ -98,8 +98,11 @@ def train(request: TrainRequest, progress: ProgressCallback | None = None) -> di
             "best_checkpoint": str(Path(request.output_dir) / BEST_NAME), "exported": written}
 
 
-def export_checkpoint(checkpoint: Path, directory: Path, name: str, onnx: bool = True) -> dict[str, Any]:
+def export_checkpoint(checkpoint: Path, directory: Path, name: str, onnx: bool = True,
+                      version: str | None = None) -> dict[str, Any]:
     """Export the model of a checkpoint (`checkpoint.pt` or `best.pt`) with its training facts.
+
+    `version` defaults to "1.0-step<N>", N the checkpoint's step.
 
     Returns:
         {"written": {"config", "weights", ["onnx"]}, "config": the config.json document}.
@@ -111,7 +114,7 @@ def export_checkpoint(checkpoint: Path, directory: Path, name: str, onnx: bool =
     model.load_state_dict(state["model"])
     full = torch.load(Path(checkpoint).with_name(CHECKPOINT_NAME), map_location="cpu", weights_only=True) \
         if Path(checkpoint).with_name(CHECKPOINT_NAME).is_file() else state
-    document = {"name": name, "version": f"1.0-step{state['step']}", "license": weights_license(metadata["sources"]),
+    document = {"name": name, "version": version or f"1.0-step{state['step']}", "license": weights_license(metadata["sources"]),
                 "training": {"kits": metadata["kits"], "sources": metadata["sources"], "steps": state["step"],
                              "seed": metadata["seed"], "crop_seconds": metadata["crop_seconds"], "init": metadata["init"],
                              "settings": full.get("settings"), "validation": state.get("validation"),
