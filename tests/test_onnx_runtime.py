@@ -15,8 +15,8 @@ from lars_service.larsnet.inference import InferenceUNet
 from lars_service.larsnet.transforms_numpy import N_FFT, hann_window, masked_inverse_stft, stft
 from lars_service.larsnet.weights import load_unet, read_state_dict
 from lars_service.runtime.mask_models import MaskModel, create_session, five_head_model, official_unet
-from lars_service.runtime.model_files import onnx_path, write_unet_model
-from lars_service.runtime.onnx_graph import unet_onnx_bytes
+from lars_service.runtime.model_files import onnx_path, source_stamp, write_unet_model
+from lars_service.runtime.onnx_graph import GRAPH_VERSION, unet_onnx_bytes
 from lars_service.runtime.onnx_separator import OnnxSeparator
 from lars_service.runtime.pth_reader import read_numpy_state_dict
 from support import GOLDEN, GOLDEN_MODELS, STEMS
@@ -116,6 +116,24 @@ def test_model_file_is_used_while_it_matches_its_weights_and_rebuilt_when_they_c
     snare_mask = official_unet(tmp_path, "kick", config).masks(segment)["kick"]
     expected = official_unet(GOLDEN_MODELS, "snare", config).masks(segment)["snare"]
     assert np.array_equal(snare_mask, expected) and not np.allclose(kick_mask, snare_mask)
+
+
+def test_a_model_file_of_an_older_graph_form_is_stale(tmp_path: Path) -> None:
+    """The stamp decides: a file stamped with the kick's weights is trusted only when it also names this graph form
+    (here the file deliberately holds the snare's U-Net, so which one ran shows in the mask)."""
+    config = load_config()
+    (tmp_path / "kick").mkdir()
+    checkpoint = config.checkpoint_path(tmp_path, "kick")
+    shutil.copy(KICK, checkpoint)
+    snare_state = read_numpy_state_dict(GOLDEN_MODELS / "snare" / "pretrained_snare_unet.pth")
+    segment = np.random.default_rng(2).gamma(0.5, 2.0, (1, 2, 2049, 64)).astype(np.float32)
+    masks = {}
+    for graph_version in (GRAPH_VERSION, "1"):
+        stamp = {**source_stamp(checkpoint), "graph_version": graph_version}
+        onnx_path(checkpoint).write_bytes(unet_onnx_bytes(snare_state, config.bins["kick"], stem="kick", metadata=stamp))
+        masks[graph_version] = official_unet(tmp_path, "kick", config).masks(segment)["kick"]
+    assert np.array_equal(masks[GRAPH_VERSION], official_unet(GOLDEN_MODELS, "snare", config).masks(segment)["snare"])
+    assert np.array_equal(masks["1"], official_unet(GOLDEN_MODELS, "kick", config).masks(segment)["kick"])
 
 
 def five_head_onnx(path: Path, gains: np.ndarray, bins: int = 2049, output: str = "masks") -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 from lars_service.larsnet.checkpoints import check_state_dict, unet_state_shapes, weights_file
 from lars_service.larsnet.config import LarsNetConfig
 
-from .onnx_graph import unet_onnx_bytes
+from .onnx_graph import GRAPH_VERSION, unet_onnx_bytes
 from .pth_reader import read_numpy_state_dict
 
 ONNX_SUFFIX = ".onnx"
@@ -26,9 +26,11 @@ def onnx_path(checkpoint: Path) -> Path:
 
 
 def source_stamp(weights: Path) -> dict[str, str]:
-    """What a model file records about the weights file it was made from (stat only, no hashing)."""
+    """What a model file records about the weights file it was made from (stat only, no hashing), and the form of
+    its graph (`onnx_graph.GRAPH_VERSION`): a file from other weights or an older graph is stale."""
     status = Path(weights).stat()
-    return {"source": Path(weights).name, "source_size": str(status.st_size), "source_mtime_ns": str(status.st_mtime_ns)}
+    return {"source": Path(weights).name, "source_size": str(status.st_size), "source_mtime_ns": str(status.st_mtime_ns),
+            "graph_version": GRAPH_VERSION}
 
 
 def unet_model_bytes(weights: Path, stem: str, bins: int) -> bytes:

@@ -4,7 +4,8 @@ Arrays in, ONNX bytes out. The graph computes `larsnet.unet.UNet.forward` for in
 ONNX Runtime's CPU kernels, each change exact up to the order of summation:
 - batch norms (eval mode) as per-channel scale and shift (`x * scale + shift`);
 - the stride-2 5x5 transposed convolutions, ORT's slowest kernel here, as sub-pixel 3x3 convolutions
-  producing 4x channels, then DepthToSpace (`larsnet/subpixel.py`);
+  producing 4x channels (`larsnet/subpixel.py`), interleaved by a grouped 2x2 stride-2 ConvTranspose with
+  one-hot weights (`interleave_weight`): the same bits as DepthToSpace (CRD), three times faster in ORT;
 - the sigmoid as 1 / (1 + exp(-x)): ORT's CPU Sigmoid is an approximation that returns exactly 0 for
   x <= -18, and the alpha-Wiener filter divides by the sum of the masks.
 Weights are the graph's initializers (never `SessionOptions.add_initializer`, which gave wrong outputs
@@ -26,6 +27,8 @@ BATCH_NORM_EPS = 1e-5
 INPUT_NAME = "magnitude"
 OUTPUT_NAME = "mask"
 FAMILY = "larsnet-unet"
+#: the graph's form; model files record it and are rebuilt when it changes
+GRAPH_VERSION = "2"
 
 
 def batch_norm_affine(state: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +36,16 @@ def batch_norm_affine(state: dict[str, np.ndarray], prefix: str) -> tuple[np.nda
     scale = state[f"{prefix}.weight"].astype(np.float64) / np.sqrt(state[f"{prefix}.running_var"].astype(np.float64) + BATCH_NORM_EPS)
     shift = state[f"{prefix}.bias"] - state[f"{prefix}.running_mean"] * scale
     return scale.astype(np.float32), shift.astype(np.float32)
+
+
+def interleave_weight(channels: int) -> np.ndarray:
+    """ConvTranspose weights, (4 * channels, 1, 2, 2) float32, that with group=channels, kernel 2 and stride 2 put
+    channel 4c + 2dy + dx at pixel (2y + dy, 2x + dx) of output channel c: DepthToSpace (blocksize 2, CRD) as a
+    kernel ORT runs multi-threaded (its DepthToSpace took 16% of a U-Net's time, single-threaded)."""
+    weight = np.zeros((4 * channels, 1, 2, 2), dtype=np.float32)
+    for phase in range(4):
+        weight[phase::4, 0, phase // 2, phase % 2] = 1.0
+    return weight
 
 
 class _GraphBuilder:
@@ -101,13 +114,15 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bo
         weight, bias = state[f"{prefix}.conv_trans.weight"], state[f"{prefix}.conv_trans.bias"]
         scale, shift = batch_norm_affine(state, f"{prefix}.bn")
         if subpixel:
-            # ReLU and the norm act per channel, so they run on the four phases before DepthToSpace interleaves
-            # them: ORT then fuses the ReLU into the convolution
+            # ReLU and the norm act per channel, so they run on the four phases before they are interleaved:
+            # ORT then fuses the ReLU into the convolution
             phases = graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight", subpixel_weight(weight)),
                                          graph.constant(f"{prefix}.bias", subpixel_bias(bias))],
                                 kernel_shape=[3, 3], pads=[1, 1, 1, 1])
             phases = graph.affine(graph.node("Relu", [phases]), subpixel_bias(scale), subpixel_bias(shift), prefix)
-            upsampled = graph.node("DepthToSpace", [phases], blocksize=2, mode="CRD")
+            channels = weight.shape[1]
+            upsampled = graph.node("ConvTranspose", [phases, graph.constant(f"{prefix}.interleave", interleave_weight(channels))],
+                                   kernel_shape=[2, 2], strides=[2, 2], group=channels)
         else:
             upsampled = graph.node("ConvTranspose", [upsampled, graph.constant(f"{prefix}.weight", weight),
                                                      graph.constant(f"{prefix}.bias", bias)],
