@@ -3,8 +3,9 @@
 Prints three tables:
 1. Quality on the held-out kits (exadrums Default, Hydrogen ColomboAcousticDrumkit; never trained on):
    per-stem and mean SDR of the open weights (through the service's Separator, block-streamed), of NMFD
-   (the demucs-filter fallback) and of the ideal ratio mask (the bound for any masking model), over
-   clips other than those the training validated on.
+   (the demucs-filter fallback), of the ideal ratio mask taken per mel band of the weights (the bound for
+   their mask form) and per bin (the bound for any masking model), over clips other than those the
+   training validated on.
 2. Speed: the open weights against the official five U-Nets (golden fixture checkpoints: the official
    architecture and cost), both through the Separator over 60 s of audio, seconds and real-time factor.
 3. bf16 against fp32 for the open weights: the SDR change against the true stems on the same clips.
@@ -53,11 +54,13 @@ def open_separator(weights_dir: Path, precision: str = "fp32") -> Separator:
 
 
 def quality(clips: list, weights_dir: Path) -> dict[str, dict]:
-    """Average scores of ours, NMFD and the ideal ratio mask over the clips."""
+    """Average scores of ours, NMFD, and the ideal masks per bin and per band of ours over the clips."""
     ours = open_separator(weights_dir)
+    bands = read_compact_weights(weights_dir).document["model_config"]["bands"]
     methods = {
         "open weights": lambda mixture, stems: ours.separate(mixture),
         "nmfd": lambda mixture, stems: separate_drums(mixture, 44100),
+        "ideal_band_mask": lambda mixture, stems: ideal_ratio_mask(dict(zip(STEMS, stems)), mixture, bands=bands),
         "ideal_ratio_mask": lambda mixture, stems: ideal_ratio_mask(dict(zip(STEMS, stems)), mixture),
     }
     return {name: average_results([evaluate(dict(zip(STEMS, stems)), separate(mixture, stems)) for mixture, stems in clips])

@@ -62,24 +62,35 @@ def fifth_of_mixture(mixture: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def ideal_ratio_mask(
-    references: Mapping[str, np.ndarray], mixture: np.ndarray, n_fft: int = 4096, hop: int = 1024
+    references: Mapping[str, np.ndarray], mixture: np.ndarray, n_fft: int = 4096, hop: int = 1024,
+    bands: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Oracle separation: magnitude ratio masks computed from the true stems, applied to the mixture.
 
     mask_stem = |STFT(reference_stem)| / sum over stems |STFT(reference)|, per channel, bin and
     frame; the estimate is the inverse STFT of mask_stem * STFT(mixture), i.e. with mixture phase.
+    With `bands`, the ratios are taken per mel band (the compact model's triangles, `compact.band_weights`)
+    and spread back over the bins by the same triangles: the bound for a model that masks in that many bands.
 
     Args:
         references: stem -> true stem, shape (channels, samples), for every stem in STEMS.
         mixture: float array, shape (channels, samples).
-        n_fft: STFT frame length.
+        n_fft: STFT frame length (4096 with `bands`).
         hop: STFT hop size.
+        bands: None for per-bin masks, else the number of mel bands.
 
     Returns:
         stem -> float32 array, shape (channels, samples), in STEMS order.
     """
     samples = mixture.shape[-1]
     magnitudes = torch.stack([stft(references[stem], n_fft, hop).abs() for stem in STEMS])
+    if bands is not None:
+        from lars_service.larsnet.compact import band_weights
+
+        triangles = band_weights(bands, bins=magnitudes.shape[-2]).to(magnitudes.dtype)  # (bands, bins)
+        magnitudes = torch.einsum("kf,...ft->...kt", triangles, magnitudes)
     masks = magnitudes / magnitudes.sum(dim=0).clamp_min(torch.finfo(torch.float32).tiny)
+    if bands is not None:
+        masks = torch.einsum("kf,...kt->...ft", triangles, masks)
     mixture_spectrogram = stft(mixture, n_fft, hop)
     return {stem: istft(masks[index] * mixture_spectrogram, n_fft, hop, samples) for index, stem in enumerate(STEMS)}
