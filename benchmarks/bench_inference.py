@@ -47,11 +47,12 @@ RUNTIMES = {"onnx": OnnxSeparator.from_models_dir, "torch": Separator}
 REPEATS = 3  # timed runs per measurement; --repeats
 
 
-def onnx_unets(models: Path, subpixel: bool = True) -> list[MaskModel]:
-    """The five official U-Nets as ORT sessions; `subpixel=False` keeps ConvTranspose in the decoder (the lever off)."""
+def onnx_unets(models: Path, subpixel: bool = True, threads: int = 1) -> list[MaskModel]:
+    """The five official U-Nets as ORT sessions of `threads` threads (1: as the default separator runs them side
+    by side); `subpixel=False` keeps ConvTranspose in the decoder (the lever off)."""
     config = load_config()
-    return [MaskModel(create_session(unet_onnx_bytes(read_numpy_state_dict(weights_file(models, stem, config)), subpixel=subpixel)),
-                      (stem,), config.bins[stem], five_heads=False) for stem in STEMS]
+    return [MaskModel(create_session(unet_onnx_bytes(read_numpy_state_dict(weights_file(models, stem, config)), subpixel=subpixel),
+                                     threads), (stem,), config.bins[stem], five_heads=False) for stem in STEMS]
 
 
 def table(title: str, header: list[str], rows: list[list[object]]) -> None:
@@ -221,6 +222,9 @@ def section_speed(models: Path, device: str, levers: bool = True) -> None:
         row("**ours, onnx runtime (the CPU default): ORT, sub-pixel decoder, numpy STFT**", best_time(lambda: ours.separate(audio)))
         ours.mask_models = onnx_unets(models, subpixel=False)
         row("  onnx lever off: ORT's ConvTranspose in the decoder", best_time(lambda: ours.separate(audio)))
+        one_at_a_time = OnnxSeparator(onnx_unets(models, threads=torch.get_num_threads()), STEMS)
+        row("  onnx lever off: U-Nets one after another, each on all threads, one segment per block",
+            best_time(lambda: one_at_a_time.separate(audio)))
     separator = Separator(models, STEMS, device=device)
     row("ours, torch runtime: streamed, inference U-Net, channels-last", best_time(lambda: separator.separate(audio), device))
     if device == "cpu" and levers:

@@ -19,10 +19,11 @@ from lars_service.runtime.model_files import onnx_path, source_stamp, write_unet
 from lars_service.runtime.onnx_graph import GRAPH_VERSION, unet_onnx_bytes
 from lars_service.runtime.onnx_separator import OnnxSeparator
 from lars_service.runtime.pth_reader import read_numpy_state_dict
-from support import GOLDEN, GOLDEN_MODELS, STEMS
+from support import GOLDEN, GOLDEN_MODELS, KITS, STEMS
 from test_reliability_weights import code_in_legacy_checkpoint, code_in_plain_pickle, code_in_zip_checkpoint
 
 KICK = GOLDEN_MODELS / "kick" / "pretrained_kick_unet.pth"
+LOOP = KITS / "loops" / "loop_amen.flac"
 
 
 def test_pth_reader_reads_exactly_what_torch_reads() -> None:
@@ -101,6 +102,22 @@ def test_threaded_inverse_stft_is_the_same_bit_for_bit_and_inverts_the_stft() ->
     interior = slice(N_FFT, audio.shape[1] - N_FFT)
     np.testing.assert_allclose(alone[0][:, interior] / 1.5, audio[:, interior], atol=1e-5)  # sum of hann^2 at hop N/4 is 1.5
     assert not np.allclose(alone[1], alone[0])
+
+
+def test_u_nets_side_by_side_give_what_one_after_another_give() -> None:
+    """The default official separator runs (U-Net, segment) pairs on two one-thread sessions at once, two segments
+    per block; over 30 s of real drums (three segments: a full block, then a half one) it gives what five
+    two-thread sessions run one after another give."""
+    drums, rate = soundfile.read(str(LOOP), dtype="float32", always_2d=True)
+    audio = np.tile(drums.T, (1, -(-30 * rate // drums.shape[0])))[:, : 30 * rate]
+    side_by_side = OnnxSeparator.from_models_dir(GOLDEN_MODELS, STEMS, threads=2)
+    assert side_by_side.models_at_once == 2 and side_by_side.block_frames == 1024
+    config = load_config()
+    one_after_another = OnnxSeparator([official_unet(GOLDEN_MODELS, stem, config, threads=2) for stem in STEMS], STEMS)
+    expected = one_after_another.separate(audio)
+    for stem, samples in side_by_side.separate(audio).items():
+        np.testing.assert_allclose(samples, expected[stem], atol=2e-5, rtol=0)
+        assert np.abs(samples[:, -rate:]).max() > 0  # the last, half block is filled in
 
 
 def test_model_file_is_used_while_it_matches_its_weights_and_rebuilt_when_they_change(tmp_path: Path) -> None:

@@ -62,5 +62,5 @@ def test_balanced_loss_is_zero_for_silent_masks_and_finite_for_a_silent_stem(mix
     # each stem's error is |0.2 - share| and its level its share, both in mixture levels and floored; the silent
     # toms are judged against the floor: 20% leakage costs them log(21)
     expected = sum(np.log((abs(0.2 - share) + STEM_LEVEL_FLOOR) / (share + STEM_LEVEL_FLOOR)) for share in shares.tolist())
-    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
     assert set(LOSSES) == {"balanced", "l1"}
