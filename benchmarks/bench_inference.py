@@ -5,6 +5,7 @@ Prints tables; run from the repository root:
 
     .venv/bin/python benchmarks/bench_inference.py                      # all sections but the 60-minute run
     .venv/bin/python benchmarks/bench_inference.py --sections memory --long
+    .venv/bin/python benchmarks/bench_inference.py --sections paired --rounds 5 --repeats 1   # ratios, round by round
 
 The golden fixture checkpoints stand in for the official weights: same architecture and cost.
 """
@@ -256,6 +257,35 @@ def section_speed(models: Path, device: str, levers: bool = True) -> None:
     )
 
 
+def section_paired(models: Path, rounds: int) -> None:
+    """The published method as it runs (a fresh process) and ours on both runtimes, one after another in each of
+    `rounds` rounds: the median of the rounds' ratios holds up on a host whose speed drifts between the rows
+    of one table (it drifted 30-60% within an hour here)."""
+    audio = drum_audio(60.0)
+    onnx = OnnxSeparator.from_models_dir(models, STEMS)
+    separator = Separator(models, STEMS)
+
+    def seconds(function) -> float:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            function()
+        return time.perf_counter() - started
+
+    seconds(lambda: onnx.separate(audio)), seconds(lambda: separator.separate(audio))  # warm-up
+    rounds_seen = []
+    for _ in range(rounds):
+        published = time_in_fresh_process("published", models)
+        rounds_seen.append((published, seconds(lambda: onnx.separate(audio)), seconds(lambda: separator.separate(audio))))
+    rows = [[str(index + 1), f"{published:.2f}", f"{ours_onnx:.2f}", f"{published / ours_onnx:.2f}x", f"{ours_torch:.2f}",
+             f"{published / ours_torch:.2f}x"] for index, (published, ours_onnx, ours_torch) in enumerate(rounds_seen)]
+    ratios = np.array([(published / ours_onnx, published / ours_torch) for published, ours_onnx, ours_torch in rounds_seen])
+    rows.append(["**median of the rounds' ratios**", "", "", f"**{np.median(ratios[:, 0]):.2f}x**", "",
+                 f"**{np.median(ratios[:, 1]):.2f}x**"])
+    table(f"Paired rounds: five U-Nets over 60 s, the published method as it runs (fresh process, best of {REPEATS} "
+          "after a warm-up) then ours, once each per round", ["round", "published s", "onnx s", "onnx vs published",
+                                                             "torch s", "torch vs published"], rows)
+
+
 def section_runtimes(models: Path) -> None:
     """Seconds per U-Net for the 6 segments of 60 s, each runtime alone (masks only: no STFT, no filtering)."""
     segments = torch.rand(6, 2, 2049, 512) * 4
@@ -386,6 +416,7 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="also run a 60-minute input in the memory section")
     parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs per measurement, the best counts (default 3)")
     parser.add_argument("--no-levers", action="store_true", help="speed section without the torch path's lever-off rows")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the paired section (default 5)")
     parser.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator at its defaults")
     parser.add_argument("--time-variant", choices=("ours", "published"), help="only print the seconds of one variant over 60 s")
     args = parser.parse_args()
@@ -402,6 +433,8 @@ def main() -> None:
         section_exactness(args.models_dir)
     if "speed" in sections:
         section_speed(args.models_dir, args.device, levers=not args.no_levers)
+    if "paired" in sections:
+        section_paired(args.models_dir, args.rounds)
     if "runtimes" in sections:
         section_runtimes(args.models_dir)
     if "precision" in sections:
