@@ -271,7 +271,8 @@ def section_paired(models: Path, rounds: int) -> None:
             function()
         return time.perf_counter() - started
 
-    seconds(lambda: onnx.separate(audio)), seconds(lambda: separator.separate(audio))  # warm-up
+    seconds(lambda: onnx.separate(audio))  # warm-up
+    seconds(lambda: separator.separate(audio))
     rounds_seen = []
     for _ in range(rounds):
         published = time_in_fresh_process("published", models)
@@ -281,7 +282,7 @@ def section_paired(models: Path, rounds: int) -> None:
     ratios = np.array([(published / ours_onnx, published / ours_torch) for published, ours_onnx, ours_torch in rounds_seen])
     rows.append(["**median of the rounds' ratios**", "", "", f"**{np.median(ratios[:, 0]):.2f}x**", "",
                  f"**{np.median(ratios[:, 1]):.2f}x**"])
-    table(f"Paired rounds: five U-Nets over 60 s, the published method as it runs (fresh process, best of {REPEATS} "
+    table("Paired rounds: five U-Nets over 60 s, the published method as it runs (fresh process, one timed run "
           "after a warm-up) then ours, once each per round", ["round", "published s", "onnx s", "onnx vs published",
                                                              "torch s", "torch vs published"], rows)
 
