@@ -310,10 +310,10 @@ def _run_train(args: argparse.Namespace, context: CommandContext) -> dict[str, A
     from .larsnet.compact import CompactConfig
     from .training.losses import LOSSES
     from .training.solver import SolverSettings
+    from .training.train import TrainRequest, train
 
     if args.loss not in LOSSES:
         raise InvalidOptionError(f"--loss must be one of {', '.join(LOSSES)}, got {args.loss!r}")
-    from .training.train import TrainRequest, train
 
     settings = SolverSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                               warmup_steps=args.warmup_steps, decay_from=args.decay_from, validate_every=args.validate_every,

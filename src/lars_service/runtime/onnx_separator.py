@@ -168,16 +168,15 @@ class OnnxSeparator:
         bins_total, frames = magnitude.shape[1:]
         segments = fold(magnitude, self.segment_frames)
         masks = np.zeros((len(self.model_stems), 2, bins_total, frames), dtype=np.float32)
-        if self.models_at_once > 1:  # every (model, segment) pair is a task for the worker threads
-            jobs = [(model, slice(index, index + 1)) for model in self.mask_models for index in range(len(segments))]
-        else:
-            jobs = [(model, slice(None)) for model in self.mask_models]
+        side_by_side = self.models_at_once > 1  # then every (model, segment) pair is a task for the worker threads
+        parts = [slice(index, index + 1) for index in range(len(segments))] if side_by_side else [slice(None)]
+        jobs = [(model, part) for model in self.mask_models for part in parts]
 
         def run(job: tuple[MaskModel, slice]) -> tuple[slice, dict[str, np.ndarray]]:
             model, part = job
             return part, model.masks(segments[part])
 
-        for part, model_masks in (self.pool.map(run, jobs) if self.models_at_once > 1 else map(run, jobs)):
+        for part, model_masks in (self.pool.map if side_by_side else map)(run, jobs):
             first = (part.start or 0) * self.segment_frames
             for stem, stem_masks in model_masks.items():
                 if stem in self.model_stems:
