@@ -1,7 +1,8 @@
 """Our open weights (compact family) on drum kits they never heard: quality, speed, bf16.
 
 Prints three tables:
-1. Quality on the held-out kits (exadrums Default, Hydrogen ColomboAcousticDrumkit; never trained on):
+1. Quality on the held-out kits (Hydrogen ColomboAcousticDrumkit and the three Millo kits, acoustic; never
+   trained on):
    per-stem and mean SDR of the open weights (through the service's Separator, block-streamed), of NMFD
    (the demucs-filter fallback), of the ideal ratio mask taken per mel band of the weights (the bound for
    their mask form) and per bin (the bound for any masking model), over clips other than those the

@@ -40,7 +40,11 @@ def test_allowed_sources_are_exactly_the_rows_of_the_shared_table():
 
 
 def test_selections_hold_out_the_validation_kits_and_keep_copyleft_out_of_permissive():
-    assert set(sources.HELDOUT) == {"exadrums-default", "hydrogen:ColomboAcousticDrumkit"}
+    assert set(sources.HELDOUT) == {"hydrogen:ColomboAcousticDrumkit", "hydrogen:Millo-Drums_v.1",
+                                    "hydrogen:Millo_MultiLayered2", "hydrogen:Millo_MultiLayered3"}
+    assert all(sources.SOURCES_BY_ID[kit_id].acoustic and not sources.SOURCES_BY_ID[kit_id].permissive for kit_id in sources.HELDOUT)
+    # every permissive source trains the shipped weights; none is spent on measurement
+    assert set(sources.PERMISSIVE) == {source.kit_id for source in sources.SOURCES if source.permissive}
     assert not set(sources.HELDOUT) & set(sources.PERMISSIVE) and not set(sources.HELDOUT) & set(sources.ALL_ALLOWED)
     assert all(sources.SOURCES_BY_ID[kit_id].permissive for kit_id in sources.PERMISSIVE)
     assert set(sources.PERMISSIVE) < set(sources.ALL_ALLOWED)
@@ -139,10 +143,10 @@ def test_load_kits_explains_unknown_selections_and_paths(tmp_path):
 
 
 @needs_hydrogen
-@needs_exadrums
-def test_heldout_selection_is_the_two_acoustic_validation_kits():
+def test_heldout_selection_is_the_four_acoustic_validation_kits():
     kits = load_kits("heldout")
-    assert [kit.name for kit in kits] == ["exadrums-default", "hydrogen:ColomboAcousticDrumkit"]
+    assert [kit.name for kit in kits] == ["hydrogen:ColomboAcousticDrumkit", "hydrogen:Millo-Drums_v.1",
+                                          "hydrogen:Millo_MultiLayered2", "hydrogen:Millo_MultiLayered3"]
     assert all(all(kit.samples[stem] for stem in STEMS) for kit in kits)
 
 

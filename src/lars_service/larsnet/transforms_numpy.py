@@ -27,19 +27,33 @@ def hann_window() -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
 
 
-def stft(audio: np.ndarray, window: np.ndarray) -> np.ndarray:
+def stft(audio: np.ndarray, window: np.ndarray, pool: Executor | None = None) -> np.ndarray:
     """STFT of samples already padded for their frames (no centring here), n_fft 4096, hop 1024.
 
     Args:
         audio: (channels, (frames - 1) * HOP + N_FFT) float32.
         window: (N_FFT,) analysis window.
+        pool: runs one task per channel (numpy's FFT releases the GIL); None runs them in this thread.
 
     Returns:
         spectrum: (channels, frames, 2049) complex64: frames first, as the FFT computes them (`transforms.stft`
         returns bins first).
     """
-    frames = np.lib.stride_tricks.sliding_window_view(audio, N_FFT, axis=-1)[:, ::HOP]
-    return np.fft.rfft(frames * window, axis=-1)
+    channels, samples = audio.shape
+    spectrum = np.empty((channels, (samples - N_FFT) // HOP + 1, N_FFT // 2 + 1), dtype=np.complex64)
+    # numpy (2.4) computes an unscaled float32 forward transform in double precision, about 3x slower than a
+    # scaled one in float32 (40 ms against 13 ms for 1024 frames here). The scaled one is a float32 FFT, as
+    # torch.stft computes (relative error about 1e-7, `tests/test_onnx_runtime.py`); scaling the window by N_FFT
+    # and the transform by 1 / N_FFT (powers of two, so exact) gives the unscaled spectrum.
+    scaled_window = window * np.float32(N_FFT)
+
+    def transform(channel: int) -> None:
+        frames = np.lib.stride_tricks.sliding_window_view(audio[channel], N_FFT)[::HOP]
+        spectrum[channel] = np.fft.rfft(frames * scaled_window, axis=-1, norm="forward")
+
+    for _ in (pool.map if pool is not None else map)(transform, range(channels)):
+        pass
+    return spectrum
 
 
 def overlap_add(frame_signals: np.ndarray, window: np.ndarray) -> np.ndarray:

@@ -151,7 +151,7 @@ class OnnxSeparator:
 
     def _separate_block(self, audio: np.ndarray) -> np.ndarray:
         """(2, samples) block audio -> (stems, 2, samples) windowed, overlap-added stem signals, float32."""
-        spectrum = stft(audio, self.window)  # (2, frames, 2049)
+        spectrum = stft(audio, self.window, self.pool)  # (2, frames, 2049)
         gains = self._gains(np.abs(spectrum).transpose(0, 2, 1)).transpose(0, 1, 3, 2)  # (stems, 2, frames, 2049)
         return masked_inverse_stft(spectrum, gains, self.window, self.pool)
 

@@ -23,6 +23,9 @@ from .stem_map import ARTICULATIONS
 TOM_SEMITONES = {"high": 4.0, "mid": 0.0, "low": -4.0, "floor": -8.0}
 MAX_LAYERS = 3
 RETUNE_PROBABILITY = 0.7  # of a stem's pieces being retuned when varying (a retuned piece costs a resampling)
+# How far a stem's pieces are retuned (+- semitones) when varying. Metal is retuned further: real hi-hats and
+# cymbals differ far more in size and brightness than the few permissive samples do (ALLOWED_SOURCES.md).
+RETUNE_SEMITONES = {"kick": 1.5, "snare": 1.5, "toms": 1.5, "hihat": 4.0, "cymbals": 3.0}
 
 # articulation -> (articulations to derive it from, in order, extra semitones, decay seconds or None, gain)
 DERIVED: dict[str, tuple[tuple[str, ...], float, float | None, float]] = {
@@ -109,7 +112,7 @@ def _stem_voices(kit: Kit, stem: str, rng: np.random.Generator, vary: bool, posi
     for layers in kit.pieces(stem).values():
         by_articulation.setdefault(layers[0].articulation, []).append(layers)
     voices: dict[str, Voice] = {}
-    tuning = float(rng.uniform(-1.5, 1.5)) if vary and rng.random() < RETUNE_PROBABILITY else 0.0
+    tuning = float(rng.uniform(-RETUNE_SEMITONES[stem], RETUNE_SEMITONES[stem])) if vary and rng.random() < RETUNE_PROBABILITY else 0.0
     for articulation in ARTICULATIONS[stem]:
         semitones, decay_seconds, gain = tuning, None, 1.0
         candidates = by_articulation.get(articulation, [])
