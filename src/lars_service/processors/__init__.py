@@ -2,7 +2,7 @@
 then placeholder, each passed over with a reason.
 
 larsnet-open comes before demucs-filter because its shipped weights beat NMFD on held-out kits (mean SDR
-5.34 against 2.63 dB, no stem more than 1 dB below; README, "Shipped open weights").
+4.67 against 3.07 dB, no stem more than 1 dB below; README, "Shipped open weights").
 """
 from __future__ import annotations
 
