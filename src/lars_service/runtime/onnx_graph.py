@@ -2,10 +2,15 @@
 
 Arrays in, ONNX bytes out. The graph computes `larsnet.unet.UNet.forward` for inference, rewritten for
 ONNX Runtime's CPU kernels, each change exact up to the order of summation:
-- batch norms (eval mode) as per-channel scale and shift (`x * scale + shift`);
+- batch norms (eval mode) as per-channel scale and shift (`x * scale + shift`): in the encoder a depthwise
+  1x1 Conv (scale as weight, shift as bias) that ORT keeps in its blocked NCHWc layout with the LeakyReLU
+  fused in, where Mul and Add sent every block out to NCHW and back;
 - the stride-2 5x5 transposed convolutions, ORT's slowest kernel here, as sub-pixel 3x3 convolutions
   producing 4x channels (`larsnet/subpixel.py`), interleaved by a grouped 2x2 stride-2 ConvTranspose with
   one-hot weights (`interleave_weight`): the same bits as DepthToSpace (CRD), three times faster in ORT;
+  the decoder's batch norm rides in that interleave (one-hot weights times the scale, the shift as bias).
+  Graph version 3 (these two norm placements) runs a U-Net segment about 8% faster on one thread than
+  version 2 with the same outputs (README, Performance);
 - the sigmoid as 1 / (1 + exp(-x)): ORT's CPU Sigmoid is an approximation that returns exactly 0 for
   x <= -18, and the alpha-Wiener filter divides by the sum of the masks.
 Weights are the graph's initializers (never `SessionOptions.add_initializer`, which gave wrong outputs
@@ -28,7 +33,7 @@ INPUT_NAME = "magnitude"
 OUTPUT_NAME = "mask"
 FAMILY = "larsnet-unet"
 #: the graph's form; model files record it and are rebuilt when it changes
-GRAPH_VERSION = "2"
+GRAPH_VERSION = "3"
 
 
 def batch_norm_affine(state: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -38,13 +43,18 @@ def batch_norm_affine(state: dict[str, np.ndarray], prefix: str) -> tuple[np.nda
     return scale.astype(np.float32), shift.astype(np.float32)
 
 
-def interleave_weight(channels: int) -> np.ndarray:
+def interleave_weight(scale: np.ndarray) -> np.ndarray:
     """ConvTranspose weights, (4 * channels, 1, 2, 2) float32, that with group=channels, kernel 2 and stride 2 put
-    channel 4c + 2dy + dx at pixel (2y + dy, 2x + dx) of output channel c: DepthToSpace (blocksize 2, CRD) as a
-    kernel ORT runs multi-threaded (its DepthToSpace took 16% of a U-Net's time, single-threaded)."""
-    weight = np.zeros((4 * channels, 1, 2, 2), dtype=np.float32)
+    channel 4c + 2dy + dx, times scale[c], at pixel (2y + dy, 2x + dx) of output channel c: DepthToSpace
+    (blocksize 2, CRD) as a kernel ORT runs multi-threaded (its DepthToSpace took 16% of a U-Net's time,
+    single-threaded), with a per-channel scale (ones for a plain interleave).
+
+    Args:
+        scale: (channels,) float32.
+    """
+    weight = np.zeros((4 * scale.size, 1, 2, 2), dtype=np.float32)
     for phase in range(4):
-        weight[phase::4, 0, phase // 2, phase % 2] = 1.0
+        weight[phase::4, 0, phase // 2, phase % 2] = scale
     return weight
 
 
@@ -70,9 +80,14 @@ class _GraphBuilder:
         return output
 
     def affine(self, features: str, scale: np.ndarray, shift: np.ndarray, name: str) -> str:
-        """features * scale + shift, per channel (axis 1)."""
+        """features * scale + shift, per channel (axis 1), as Mul and Add."""
         scaled = self.node("Mul", [features, self.constant(f"{name}.scale", scale.reshape(-1, 1, 1))])
         return self.node("Add", [scaled, self.constant(f"{name}.shift", shift.reshape(-1, 1, 1))])
+
+    def depthwise_affine(self, features: str, scale: np.ndarray, shift: np.ndarray, name: str) -> str:
+        """features * scale + shift, per channel (axis 1), as a depthwise 1x1 Conv (ORT fuses a following activation)."""
+        return self.node("Conv", [features, self.constant(f"{name}.scale", scale.reshape(-1, 1, 1, 1)),
+                                  self.constant(f"{name}.shift", shift)], kernel_shape=[1, 1], group=scale.size)
 
 
 def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bool = True, stem: str = "",
@@ -104,7 +119,7 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bo
                                kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2])
         skips.append(convolved)
         if index < 6:  # the sixth block's activated output is unused
-            normed = graph.affine(convolved, *batch_norm_affine(state, f"{prefix}.bn"), prefix)
+            normed = graph.depthwise_affine(convolved, *batch_norm_affine(state, f"{prefix}.bn"), prefix)
             features = graph.node("LeakyRelu", [normed], alpha=0.2)
     upsampled = skips[5]
     for index in range(1, 7):
@@ -114,15 +129,15 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bo
         weight, bias = state[f"{prefix}.conv_trans.weight"], state[f"{prefix}.conv_trans.bias"]
         scale, shift = batch_norm_affine(state, f"{prefix}.bn")
         if subpixel:
-            # ReLU and the norm act per channel, so they run on the four phases before they are interleaved:
-            # ORT then fuses the ReLU into the convolution
+            # the ReLU acts per channel, so it runs on the four phases before they are interleaved (ORT fuses it
+            # into the convolution), and the norm's scale and shift are the interleave's weights and bias
             phases = graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight", subpixel_weight(weight)),
                                          graph.constant(f"{prefix}.bias", subpixel_bias(bias))],
                                 kernel_shape=[3, 3], pads=[1, 1, 1, 1])
-            phases = graph.affine(graph.node("Relu", [phases]), subpixel_bias(scale), subpixel_bias(shift), prefix)
-            channels = weight.shape[1]
-            upsampled = graph.node("ConvTranspose", [phases, graph.constant(f"{prefix}.interleave", interleave_weight(channels))],
-                                   kernel_shape=[2, 2], strides=[2, 2], group=channels)
+            upsampled = graph.node("ConvTranspose", [graph.node("Relu", [phases]),
+                                                     graph.constant(f"{prefix}.interleave", interleave_weight(scale)),
+                                                     graph.constant(f"{prefix}.shift", shift)],
+                                   kernel_shape=[2, 2], strides=[2, 2], group=scale.size)
         else:
             upsampled = graph.node("ConvTranspose", [upsampled, graph.constant(f"{prefix}.weight", weight),
                                                      graph.constant(f"{prefix}.bias", bias)],
