@@ -40,6 +40,7 @@ from lars_service.runtime.onnx_graph import unet_onnx_bytes  # noqa: E402
 from lars_service.runtime.onnx_separator import OnnxSeparator  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
 from lars_service.larsnet.checkpoints import weights_file  # noqa: E402
+from timing import run_times  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
@@ -145,19 +146,8 @@ def section_machine(device: str) -> float:
 
 def best_time(function, device: str = "cpu", repeats: int | None = None) -> float:
     """Best of `repeats` timed runs (default: --repeats) after one untimed warm-up run."""
-    repeats = repeats or REPEATS
     with torch.inference_mode():
-        function()
-        times = []
-        for _ in range(repeats):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-            function()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - started)
-    return min(times)
+        return min(run_times(function, repeats or REPEATS, synchronize=torch.cuda.synchronize if device == "cuda" else None))
 
 
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from lars_service.larsnet import STEMS, Separator  # noqa: E402
 from lars_service.larsnet.compact_weights import default_open_weights_dir, load_compact_model, read_compact_weights  # noqa: E402
 from lars_service.larsnet.mask_models import CompactMasks  # noqa: E402
 from lars_service.synthesis.dataset import SyntheticDrums, load_kits  # noqa: E402
+from timing import run_times  # noqa: E402
 
 GOLDEN_MODELS = REPO_ROOT.parent / "shared" / "fixtures" / "larsnet_golden" / "pretrained_larsnet_models"
 #: other clips than training's validation (seed 1_000_003)
@@ -69,13 +69,7 @@ def quality(clips: list, weights_dir: Path) -> dict[str, dict]:
 
 
 def best_time(function, repeats: int = 2) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return min(run_times(function, repeats))
 
 
 def speed(weights_dir: Path) -> list[tuple[str, float]]:

@@ -20,7 +20,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,18 +35,14 @@ from lars_service.models.convert import convert_models  # noqa: E402
 from lars_service.runtime.mask_models import create_session  # noqa: E402
 from lars_service.runtime.model_files import onnx_path, unet_model_bytes  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
+from timing import run_times  # noqa: E402
 
 DEFAULT_MODELS = REPO.parent / "shared" / "fixtures" / "larsnet_golden" / "pretrained_larsnet_models"
 
 
 def median_seconds(action: Callable[[], object], repeats: int) -> float:
     """Median wall time of `action()` over `repeats` runs."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return statistics.median(run_times(action, repeats, warm_up=False))
 
 
 def save_with_training_state(source: Path, destination: Path) -> None:
