@@ -16,7 +16,7 @@ from lars_service.larsnet.transforms_numpy import N_FFT, hann_window, masked_inv
 from lars_service.larsnet.weights import load_unet, read_state_dict
 from lars_service.runtime.mask_models import MaskModel, create_session, five_head_model, official_unet
 from lars_service.runtime.model_files import onnx_path, source_stamp, write_unet_model
-from lars_service.runtime.onnx_graph import GRAPH_VERSION, unet_onnx_bytes
+from lars_service.runtime.onnx_graph import GRAPH_VERSION, interleave_weight, unet_onnx_bytes
 from lars_service.runtime.onnx_separator import OnnxSeparator
 from lars_service.runtime.pth_reader import read_numpy_state_dict
 from support import GOLDEN, GOLDEN_MODELS, KITS, STEMS
@@ -83,6 +83,28 @@ def test_unet_graph_computes_the_torch_unet(subpixel: bool) -> None:
         torch_inference = InferenceUNet(unet)(torch.from_numpy(magnitude)).numpy()
     assert mask.shape == reference.shape
     assert float(np.abs(mask - reference).max()) <= 2 * float(np.abs(torch_inference - reference).max())
+
+
+def test_interleave_is_depth_to_space_then_the_norm() -> None:
+    """The decoder's interleave in ORT (grouped 2x2 stride-2 ConvTranspose, the norm's scale in its one-hot weights
+    and its shift as bias) puts phase 2dy + dx of channel c at pixel (2y + dy, 2x + dx), times scale[c], plus shift[c]:
+    the exact values of DepthToSpace (CRD) followed by the norm."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    channels = 3
+    phases = rng.standard_normal((1, 4 * channels, 5, 7)).astype(np.float32)
+    scale, shift = rng.standard_normal(channels).astype(np.float32), rng.standard_normal(channels).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["phases", "weight", "shift"], ["out"], kernel_shape=[2, 2], strides=[2, 2],
+                            group=channels)
+    graph = helper.make_graph([node], "interleave", [helper.make_tensor_value_info("phases", TensorProto.FLOAT, phases.shape)],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(interleave_weight(scale), "weight"), numpy_helper.from_array(shift, "shift")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (interleaved,) = create_session(model.SerializeToString()).run(None, {"phases": phases})
+    depth_to_space = phases.reshape(channels, 2, 2, 5, 7).transpose(0, 3, 1, 4, 2).reshape(1, channels, 10, 14)
+    assert np.array_equal(interleaved, depth_to_space * scale[:, None, None] + shift[:, None, None])
 
 
 def test_stft_is_the_exact_transform_within_float32_accuracy() -> None:
