@@ -78,3 +78,30 @@ def test_convert_without_checkpoints_says_how_to_get_them(tmp_path: Path, data_h
     run = run_cli("models", "convert", "--models-dir", str(tmp_path), data_home=data_home)
     assert run.returncode == 1 and run.document["error"] == "ModelsDirError"
     assert "models install" in run.document["message"]
+
+
+def test_status_names_model_files_of_an_older_graph_and_convert_rewrites_them(tmp_path: Path, data_home: Path) -> None:
+    """After an upgrade the runtime's model files may hold an older graph form: `separate` then builds the graph in
+    memory at every load. `models status` says which stems, and the command that rewrites them."""
+    from lars_service.runtime.model_files import onnx_path, source_stamp
+    from lars_service.runtime.onnx_graph import GRAPH_VERSION, unet_onnx_bytes
+    from lars_service.runtime.pth_reader import read_numpy_state_dict
+
+    models_dir = tmp_path / "models"
+    install_fixtures(models_dir, data_home)
+    status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document
+    assert status["model_files"] == {"current": True, "stale": [], "fix": None}
+    assert all(stem["model_file"]["graph_version"] == GRAPH_VERSION for stem in status["stems"].values())
+
+    checkpoint = models_dir / "snare" / "pretrained_snare_unet.pth"
+    older = {**source_stamp(checkpoint), "graph_version": "2"}
+    onnx_path(checkpoint).write_bytes(unet_onnx_bytes(read_numpy_state_dict(checkpoint), stem="snare", metadata=older))
+    status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document
+    assert status["stems"]["snare"]["model_file"] == {"path": str(onnx_path(checkpoint)), "found": True, "current": False,
+                                                       "graph_version": "2"}
+    assert status["model_files"] == {"current": False, "stale": ["snare"],
+                                     "fix": f"lars-service models convert --models-dir {models_dir}"}
+
+    assert run_cli("models", "convert", "--models-dir", str(models_dir), data_home=data_home).returncode == 0
+    status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document
+    assert status["model_files"]["current"] is True and status["stems"]["snare"]["model_file"]["graph_version"] == GRAPH_VERSION

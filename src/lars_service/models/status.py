@@ -8,6 +8,7 @@ from lars_service.larsnet import STEMS
 from lars_service.larsnet.compact_weights import open_weights_status
 from lars_service.larsnet.config import load_config
 from lars_service.larsnet.checkpoints import safetensors_path, weights_file
+from lars_service.runtime.model_files import model_file_status
 
 from ..models_dir import resolution_order, resolve_models_dir
 from .catalog import LICENSE, LICENSE_URL, OFFICIAL_WEIGHTS, ExpectedFile, is_official
@@ -20,11 +21,15 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
     Returns:
         {models_dir {path, source, exists}, resolution_order [{source, path, applies}], license {name, url}, manifest {path, source, installed_at} or None,
          stems {stem: {checkpoint {path, found, size, sha256, official, hash_cached}, safetensors {path, found,
-         size, official, converted_from_checkpoint}, loads_from}}, complete, verified, open_weights (the service's own
+         size, official, converted_from_checkpoint}, loads_from, model_file}}, complete, model_files {current, stale,
+         fix}, verified, open_weights (the service's own
          weights, which `larsnet-open` runs: path, found, name, version, license, sha256, official false)}.
         A checkpoint's sha256 comes from the manifest while the file has the size and mtime recorded there
         (`hash_cached` true), else it is computed. `official` of a safetensors file is that of the checkpoint
         it was converted from, None when the manifest does not say.
+        Each stem's `model_file` is `runtime.model_files.model_file_status`; `model_files` sums them up: `current`
+        when every stem has a model file made from its weights by this release, `stale` the stems whose file is
+        not (an older graph form, or weights replaced since), and the command that rewrites them (`fix`).
     """
     directory, source = resolve_models_dir(models_dir)
     config = load_config()
@@ -34,6 +39,8 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
     for stem, status in stems.items():
         loads_from = weights_file(directory, stem, config)
         status["loads_from"] = str(loads_from) if loads_from.is_file() else None
+        status["model_file"] = model_file_status(directory, stem, config)
+    stale = [stem for stem, status in stems.items() if status["model_file"]["current"] is False]
     return {
         "models_dir": {"path": str(directory), "source": source, "exists": directory.is_dir()},
         "resolution_order": [{"source": place, "path": str(path) if path else None, "applies": applies}
@@ -44,6 +51,11 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
         },
         "stems": stems,
         "complete": all(status["loads_from"] for status in stems.values()),
+        "model_files": {
+            "current": not stale and all(status["model_file"]["current"] for status in stems.values()),
+            "stale": stale,
+            "fix": f"lars-service models convert --models-dir {directory}" if stale else None,
+        },
         "verified": all(status["checkpoint"]["official"] for status in stems.values()),
         "open_weights": open_weights_status(),
     }

@@ -19,7 +19,7 @@ from lars_service.larsnet.checkpoints import weights_file
 from lars_service.larsnet.config import STEMS, LarsNetConfig
 from lars_service.larsnet.errors import CorruptCheckpointError
 
-from .model_files import onnx_path, source_stamp, unet_model_bytes
+from .model_files import onnx_path, stamp_matches, unet_model_bytes
 from .onnx_graph import INPUT_NAME
 
 FIVE_HEAD_OUTPUT = "masks"
@@ -112,7 +112,7 @@ def official_unet(models_dir: Path, stem: str, config: LarsNetConfig, threads: i
         except Exception:  # noqa: BLE001 - an unreadable model file is rebuilt from the weights below
             session = None
         stamp = session.get_modelmeta().custom_metadata_map if session is not None else {}
-        if all(stamp.get(key) == value for key, value in source_stamp(weights).items()):
+        if stamp_matches(stamp, weights):
             return MaskModel(session, (stem,), config.bins[stem], five_heads=False)
     session = create_session(unet_model_bytes(weights, stem, config.bins[stem]), threads)
     return MaskModel(session, (stem,), config.bins[stem], five_heads=False)

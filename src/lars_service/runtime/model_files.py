@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from lars_service.larsnet.checkpoints import check_state_dict, unet_state_shapes, weights_file
 from lars_service.larsnet.config import LarsNetConfig
@@ -31,6 +32,35 @@ def source_stamp(weights: Path) -> dict[str, str]:
     status = Path(weights).stat()
     return {"source": Path(weights).name, "source_size": str(status.st_size), "source_mtime_ns": str(status.st_mtime_ns),
             "graph_version": GRAPH_VERSION}
+
+
+def stamp_matches(stamp: dict[str, str], weights: Path) -> bool:
+    """Whether a model file's metadata (`stamp`) says it was made from `weights` as they are now, by this graph version."""
+    return all(stamp.get(key) == value for key, value in source_stamp(weights).items())
+
+
+def model_file_status(models_dir: Path, stem: str, config: LarsNetConfig) -> dict[str, Any]:
+    """The state of `stem`'s model file, for `models status`.
+
+    Returns:
+        {"path", "found", "current", "graph_version"}: `current` is True when the file was made from the weights
+        file `separate` loads, as it is now, by this release's graph version (else the graph is built in memory at
+        every load, and `models convert` rewrites the file), None when there is no file or no weights;
+        `graph_version` is the version the file records.
+    """
+    import onnx
+
+    path = onnx_path(config.checkpoint_path(models_dir, stem))
+    weights = weights_file(models_dir, stem, config)
+    status: dict[str, Any] = {"path": str(path), "found": path.is_file(), "current": None, "graph_version": None}
+    if status["found"]:
+        try:
+            stamp = {entry.key: entry.value for entry in onnx.load(str(path), load_external_data=False).metadata_props}
+        except Exception:  # noqa: BLE001 - an unreadable file is as stale as an old one: `models convert` rewrites it
+            stamp = {}
+        status["graph_version"] = stamp.get("graph_version")
+        status["current"] = stamp_matches(stamp, weights) if weights.is_file() else None
+    return status
 
 
 def unet_model_bytes(weights: Path, stem: str, bins: int) -> bytes:
