@@ -82,7 +82,8 @@ def test_convert_without_checkpoints_says_how_to_get_them(tmp_path: Path, data_h
 
 def test_status_names_model_files_of_an_older_graph_and_convert_rewrites_them(tmp_path: Path, data_home: Path) -> None:
     """After an upgrade the runtime's model files may hold an older graph form: `separate` then builds the graph in
-    memory at every load. `models status` says which stems, and the command that rewrites them."""
+    memory at every load. `models status` and the separation's warnings say which stems, and the command that
+    rewrites them."""
     from lars_service.runtime.model_files import onnx_path, source_stamp
     from lars_service.runtime.onnx_graph import GRAPH_VERSION, unet_onnx_bytes
     from lars_service.runtime.pth_reader import read_numpy_state_dict
@@ -102,6 +103,17 @@ def test_status_names_model_files_of_an_older_graph_and_convert_rewrites_them(tm
     assert status["model_files"] == {"current": False, "stale": ["snare"],
                                      "fix": f"lars-service models convert --models-dir {models_dir}"}
 
+    def separation_warnings() -> list[str]:
+        run = run_cli("separate", "-i", str(GOLDEN / "short_0s5.wav"), "-o", str(tmp_path / "out"), "--stems", "kick,snare",
+                      "--processor", "larsnet", "--runtime", "onnx", "--models-dir", str(models_dir),
+                      data_home=data_home)
+        assert run.returncode == 0, run.stdout
+        return [warning for warning in run.document["warnings"] if "ONNX model files" in warning]
+
+    (stale_warning,) = separation_warnings()
+    assert "of snare were not made by this release" in stale_warning and f"models convert --models-dir {models_dir}" in stale_warning
+
     assert run_cli("models", "convert", "--models-dir", str(models_dir), data_home=data_home).returncode == 0
     status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document
     assert status["model_files"]["current"] is True and status["stems"]["snare"]["model_file"]["graph_version"] == GRAPH_VERSION
+    assert separation_warnings() == []

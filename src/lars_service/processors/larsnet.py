@@ -34,6 +34,12 @@ class LarsNetProcessor(Processor):
 
                 self.separator = OnnxSeparator.from_models_dir(
                     request.models_dir, request.stems, wiener_exponent=request.wiener_exponent)
+                stale = [stem for model in self.separator.mask_models if model.stale_model_file for stem in model.stems]
+                if stale:
+                    self.notes.append(f"the ONNX model files of {', '.join(stale)} were not made by this release (an older "
+                                      "graph form, or weights replaced since): the graphs were built from the weights, "
+                                      "which makes every start slower. Run `lars-service models convert --models-dir "
+                                      f"{request.models_dir}` once to rewrite them")
             else:
                 self.separator = larsnet.Separator(
                     request.models_dir, request.stems, wiener_exponent=request.wiener_exponent, device=device)

@@ -73,12 +73,15 @@ class MaskModel:
         stems: the stems its output holds, in output order.
         bins: F, the frequency bins it takes (the lowest F of the 2049).
         five_heads: output (batch, stems, 2, F, T) when True, else (batch, 2, F, T) for its one stem.
+        stale_model_file: the model file beside the weights was not made from them by this release's graph
+            (`official_unet` then built the graph in memory; `models convert` rewrites the file).
     """
 
     session: Any
     stems: tuple[str, ...]
     bins: int
     five_heads: bool
+    stale_model_file: bool = False
 
     def masks(self, segments: np.ndarray) -> dict[str, np.ndarray]:
         """Soft masks of this model's stems.
@@ -115,7 +118,7 @@ def official_unet(models_dir: Path, stem: str, config: LarsNetConfig, threads: i
         if stamp_matches(stamp, weights):
             return MaskModel(session, (stem,), config.bins[stem], five_heads=False)
     session = create_session(unet_model_bytes(weights, stem, config.bins[stem]), threads)
-    return MaskModel(session, (stem,), config.bins[stem], five_heads=False)
+    return MaskModel(session, (stem,), config.bins[stem], five_heads=False, stale_model_file=model_file.is_file())
 
 
 def official_unets(models_dir: Path, stems: tuple[str, ...], config: LarsNetConfig,
