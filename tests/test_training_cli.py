@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import soundfile
+import torch
 
 from lars_service.larsnet.compact_weights import default_open_weights_dir
 from support import KITS, STEMS, drum_clip, run_cli
@@ -30,6 +31,8 @@ def test_train_a_few_steps_then_resume(tmp_path: Path, data_home: Path) -> None:
     assert exported["family"] == "compact" and exported["training"]["steps"] == 2
     assert [(source["name"], source["license"]) for source in exported["training"]["sources"]] == [("shared-dev", "CC0-1.0")]
     assert exported["license"] == "CC-BY-4.0"
+    # --device auto: CUDA where torch sees it, else the CPU (never the case in CI)
+    assert exported["training"]["settings"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
 
     second = run_cli("train", "--kits", str(KITS / "dev"), "--output-dir", str(output), "--steps", "3", "--resume",
                      *TINY_MODEL, *FAST, data_home=data_home)
@@ -55,6 +58,12 @@ def test_train_rejects_bad_options_with_the_json_error(tmp_path: Path, data_home
     result = run_cli("train", "--kits", "permissive", "--output-dir", str(tmp_path), "--loss", "mse", data_home=data_home)
     assert result.returncode == 2
     assert result.document["error"] == "InvalidOption" and "balanced, l1" in result.document["message"]
+    result = run_cli("train", "--kits", "permissive", "--output-dir", str(tmp_path), "--device", "tpu", data_home=data_home)
+    assert result.returncode == 2 and "auto, cpu, cuda" in result.document["message"]
+    if not torch.cuda.is_available():  # a machine without CUDA: asking for it says what to install, or to use the CPU
+        result = run_cli("train", "--kits", "permissive", "--output-dir", str(tmp_path), "--device", "cuda", data_home=data_home)
+        assert result.returncode == 2 and result.document["error"] == "InvalidOption"
+        assert "sees no CUDA device" in result.document["message"] and "--device cpu" in result.document["message"]
     assert not (tmp_path / "checkpoint.pt").exists()
 
 

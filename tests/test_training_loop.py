@@ -41,9 +41,11 @@ def test_examples_are_real_drums_whose_stems_sum_to_the_mixture(drums: Synthetic
     assert np.abs(mixture).max() > 0.1
 
 
-@pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_a_tiny_training_run_lowers_the_loss(loss: str, drums: SyntheticDrums, tmp_path: Path) -> None:
-    solver = tiny_solver(drums, tmp_path, steps=30, loss=loss)
+@pytest.mark.parametrize(("loss", "bf16"), [(loss, False) for loss in sorted(LOSSES)] + [("balanced", True)],
+                         ids=[*sorted(LOSSES), "balanced-bf16"])
+def test_a_tiny_training_run_lowers_the_loss(loss: str, bf16: bool, drums: SyntheticDrums, tmp_path: Path) -> None:
+    """Each loss, and bf16 autocast (`train --precision bf16`), trains."""
+    solver = tiny_solver(drums, tmp_path, steps=30, loss=loss, bf16=bf16)
     held_batch = collate([drums[900 + index] for index in range(4)])  # never trained on (steps use 0..59)
     with torch.no_grad():
         before = float(solver.batch_loss(*held_batch))

@@ -289,6 +289,12 @@ def _add_train_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--validate-every", type=int, default=500, help="steps between validations; 0: at the end only (default 500)")
     train.add_argument("--validation-clips", type=int, default=8, help="held-out clips of 6 s scored per validation (default 8)")
     train.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
+    train.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
+                       help="where the model trains: auto (default) uses a CUDA GPU when torch sees one, else the CPU; "
+                       "the examples are always synthesised on the CPU by --workers")
+    train.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                       help="bf16: bfloat16 autocast for forward and backward (for GPUs; on this CPU it measured slower) "
+                       "(default fp32)")
     train.add_argument("--threads", type=int, default=2, help="torch threads for training (default 2)")
     train.add_argument("--workers", type=int, default=1, help="data-synthesis worker processes; 0: in the training process (default 1)")
     train.add_argument("--hidden", type=int, default=256, help="compact model: trunk channels (default 256)")
@@ -310,14 +316,19 @@ def _run_train(args: argparse.Namespace, context: CommandContext) -> dict[str, A
     from .larsnet.compact import CompactConfig
     from .training.losses import LOSSES
     from .training.solver import SolverSettings
-    from .training.train import TrainRequest, train
+    from .training.train import TrainRequest, train, training_device
 
     if args.loss not in LOSSES:
         raise InvalidOptionError(f"--loss must be one of {', '.join(LOSSES)}, got {args.loss!r}")
+    try:
+        device = training_device(args.device)
+    except ValueError as error:
+        raise InvalidOptionError(str(error)) from error
 
     settings = SolverSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                               warmup_steps=args.warmup_steps, decay_from=args.decay_from, validate_every=args.validate_every,
-                              checkpoint_every=args.checkpoint_every, workers=args.workers, loss=args.loss)
+                              checkpoint_every=args.checkpoint_every, workers=args.workers, loss=args.loss,
+                              bf16=args.precision == "bf16", device=device)
     request = TrainRequest(
         kits=args.kits, output_dir=Path(args.output_dir), settings=settings,
         init=Path(args.init) if args.init else None, resume=args.resume, seed=args.seed,

@@ -1,8 +1,9 @@
-"""The training loop: optimiser, bf16 autocast, atomic checkpoints, exact resume, validation.
+"""The training loop: optimiser, bf16 autocast, atomic checkpoints, exact resume, validation, on the CPU or CUDA.
 
 Resume equals uninterrupted, bit for bit on the CPU: example i of the training set depends on
 (seed, i) alone and step s trains on examples [s * B, (s + 1) * B), so the data position is the step;
-the checkpoint holds the model, the optimiser, the step and torch's RNG state.
+the checkpoint holds the model, the optimiser, the step and torch's RNG state. On CUDA a resumed run
+continues from the same state, but its kernels do not promise the same bits run to run.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ class SolverSettings:
             2049 bins of five stems is most of a step's memory traffic, and neighbouring frames overlap 75%.
         workers: data-loading worker processes (0 loads in the training process).
         loss: a name in `losses.LOSSES`.
+        device: where the model, the STFTs and the loss run ("cpu", "cuda", "cuda:1"); the examples are synthesised
+            on the CPU by the workers and moved there batch by batch.
     """
 
     steps: int
@@ -66,6 +69,7 @@ class SolverSettings:
     loss_frame_stride: int = 4
     workers: int = 1
     loss: str = next(iter(LOSSES))
+    device: str = "cpu"
 
 
 class StepBatches:
@@ -122,11 +126,13 @@ class Solver:
         self.output_dir = Path(output_dir)
         self.metadata = metadata
         self.progress = progress or (lambda event: None)
+        self.device = torch.device(settings.device)
+        self.model.to(self.device)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.best_sdr = -math.inf
-        self.window = hann_window()
+        self.window = hann_window(self.device)
 
     def learning_rate(self, step: int) -> float:
         """Linear warm-up to the peak, constant, then (with `decay_from`) a linear fall to a tenth at the last step."""
@@ -147,7 +153,7 @@ class Solver:
             raise ValueError(f"{path} holds a {state['metadata'].get('model')} model; this run builds "
                              f"{self.metadata.get('model')}: use another --output-dir or the same model options")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(state["optimizer"])  # moves its state to the parameters' device
         self.step = state["step"]
         self.history = state["history"]
         self.best_sdr = state["best_sdr"]
@@ -164,7 +170,7 @@ class Solver:
 
     def _validate(self) -> dict[str, Any]:
         self.model.eval()
-        scores = validation_sdr(self.model, self.validation)
+        scores = validation_sdr(self.model, self.validation, device=self.device)
         self.model.train()
         record = {"step": self.step, "sdr": {stem: values["sdr"] for stem, values in scores["stems"].items()},
                   "mean_sdr": scores["mean"]["sdr"]}
@@ -177,7 +183,8 @@ class Solver:
         return record
 
     def batch_loss(self, mixtures: torch.Tensor, stems: torch.Tensor) -> torch.Tensor:
-        """The training loss of a batch: mixtures (batch, 2, n), stems (batch, 5, 2, n) -> () scalar."""
+        """The training loss of a batch: mixtures (batch, 2, n), stems (batch, 5, 2, n) -> () scalar, on `device`."""
+        mixtures, stems = mixtures.to(self.device, non_blocking=True), stems.to(self.device, non_blocking=True)
         batch, stem_count, channels, samples = stems.shape
         mixture_spectrum = stft(mixtures.reshape(batch * channels, samples), self.window)
         mixture_spectrum = mixture_spectrum.reshape(batch, channels, *mixture_spectrum.shape[-2:])
@@ -186,7 +193,7 @@ class Solver:
         stem_spectra = torch.stft(stems.reshape(batch * stem_count * channels, samples), n_fft=N_FFT, hop_length=HOP * stride,
                                   window=self.window, center=True, pad_mode="reflect", return_complex=True)
         stem_spectra = stem_spectra.reshape(batch, stem_count, channels, *stem_spectra.shape[-2:])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.settings.bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16):
             masks = self.model(mixture_spectrum.abs(), frame_stride=stride)
         return LOSSES[self.settings.loss](masks.float(), mixture_spectrum[..., ::stride], stem_spectra)
 
@@ -215,7 +222,7 @@ class Solver:
             self.train_data, batch_sampler=StepBatches(self.step, settings.steps, settings.batch_size),
             num_workers=settings.workers, collate_fn=collate,
             worker_init_fn=_single_thread_worker if settings.workers else None,
-            prefetch_factor=4 if settings.workers else None,
+            prefetch_factor=4 if settings.workers else None, pin_memory=self.device.type == "cuda",
         )
         losses: list[float] = []
         started, started_step = time.perf_counter(), self.step

@@ -18,6 +18,26 @@ from .validate import validation_clips
 
 VALIDATION_SEED = 1_000_003
 EXPORT_DIR = "weights"
+#: what `--device` accepts
+TRAINING_DEVICES = ("auto", "cpu", "cuda")
+
+
+def training_device(requested: str) -> str:
+    """The device a training run uses: "cpu", or "cuda" (auto: cuda when torch sees one, else cpu).
+
+    Raises:
+        ValueError: cuda was asked for and torch sees none; the message says what to install.
+    """
+    if requested not in TRAINING_DEVICES and not requested.startswith("cuda:"):
+        raise ValueError(f"--device must be one of {', '.join(TRAINING_DEVICES)} (or cuda:N), got {requested!r}")
+    available = torch.cuda.is_available()
+    if requested == "auto":
+        return "cuda" if available else "cpu"
+    if requested.startswith("cuda") and not available:
+        raise ValueError(f"--device {requested}: torch {torch.__version__} sees no CUDA device. Install a CUDA build of "
+                         "PyTorch (https://pytorch.org/get-started/locally/) on a machine with an NVIDIA GPU, or train "
+                         "with --device cpu")
+    return requested
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,7 @@ def train(request: TrainRequest, progress: ProgressCallback | None = None) -> di
                     Path(request.output_dir), metadata, progress)
     resumed = request.resume and solver.resume()
     summary = solver.run()
+    model.cpu()  # exported and saved from the CPU, whatever trained it
     export_metadata = {"name": Path(request.output_dir).name, "version": f"step-{summary['steps']}",
                        "license": weights_license(metadata["sources"]), "training": {
                            "kits": request.kits, "sources": metadata["sources"], "steps": summary["steps"],
