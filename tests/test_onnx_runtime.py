@@ -107,6 +107,27 @@ def test_interleave_is_depth_to_space_then_the_norm() -> None:
     assert np.array_equal(interleaved, depth_to_space * scale[:, None, None] + shift[:, None, None])
 
 
+@pytest.mark.parametrize("valid_frames", [1, 24, 63, 64, 200, 255])
+def test_a_segment_silent_after_its_valid_frames_runs_short_with_the_same_masks(valid_frames: int) -> None:
+    """The file's last segment is zero after its V valid frames: cut to `frames_needed(V)` frames (V + 193 rounded
+    up to 64) the U-Net gives bit for bit the masks of the published 512-frame segment on those V frames. One more
+    valid frame than the edge reach allows, and the last one changes: the reach is exact, not a guess."""
+    unet = official_unet(GOLDEN_MODELS, "kick", load_config())
+    rng = np.random.default_rng(valid_frames)
+    segment = np.zeros((1, 2, 2049, 512), dtype=np.float32)
+    segment[..., :valid_frames] = rng.gamma(0.5, 2.0, (1, 2, 2049, valid_frames))
+    needed = unet.frames_needed(valid_frames, 512)
+    assert needed % 64 == 0 and valid_frames + 193 <= needed < valid_frames + 193 + 64
+    whole = unet.masks(segment)["kick"]
+    short = unet.masks(segment[..., :needed])["kick"]
+    assert np.array_equal(short[..., :valid_frames], whole[..., :valid_frames])
+    beyond_reach = needed - 192  # frames 0 .. needed - 193 hold sound: frame needed - 193 is inside the reach
+    segment[..., :beyond_reach] = rng.gamma(0.5, 2.0, (1, 2, 2049, beyond_reach))
+    whole, short = unet.masks(segment)["kick"], unet.masks(segment[..., :needed])["kick"]
+    assert np.array_equal(short[..., : beyond_reach - 1], whole[..., : beyond_reach - 1])
+    assert not np.array_equal(short[..., beyond_reach - 1], whole[..., beyond_reach - 1])
+
+
 def test_stft_is_the_exact_transform_within_float32_accuracy() -> None:
     """`stft` runs numpy's fast float32 FFT (scaled by powers of two): on real drums, quiet tail included, it is
     the double-precision STFT within float32 FFT accuracy, bins first as `transforms.stft` has it."""

@@ -20,7 +20,7 @@ from lars_service.larsnet.config import STEMS, LarsNetConfig
 from lars_service.larsnet.errors import CorruptCheckpointError
 
 from .model_files import onnx_path, stamp_matches, unet_model_bytes
-from .onnx_graph import INPUT_NAME
+from .onnx_graph import EDGE_REACH_FRAMES, FRAME_MULTIPLE, INPUT_NAME
 
 FIVE_HEAD_OUTPUT = "masks"
 #: caps the intra-op threads of this process's sessions: a `batch` worker's share of the cores (batch/worker.py)
@@ -75,6 +75,9 @@ class MaskModel:
         five_heads: output (batch, stems, 2, F, T) when True, else (batch, 2, F, T) for its one stem.
         stale_model_file: the model file beside the weights was not made from them by this release's graph
             (`official_unet` then built the graph in memory; `models convert` rewrites the file).
+        edge_reach: for the official U-Net, `onnx_graph.EDGE_REACH_FRAMES`: a segment whose frames from V on are
+            silent may be cut to `frames_needed(V, T)` frames with the same masks at frames < V; None where that
+            is not known (the five-head models), which always run whole segments.
     """
 
     session: Any
@@ -82,6 +85,15 @@ class MaskModel:
     bins: int
     five_heads: bool
     stale_model_file: bool = False
+    edge_reach: int | None = None
+
+    def frames_needed(self, valid_frames: int, segment_frames: int) -> int:
+        """Frames of a segment, silent from `valid_frames` on, this model must see for exact masks on the valid ones:
+        `valid_frames + edge_reach` rounded up to a multiple of 64, at most `segment_frames` (all of them where the
+        reach is unknown)."""
+        if self.edge_reach is None:
+            return segment_frames
+        return min(segment_frames, -(-(valid_frames + self.edge_reach) // FRAME_MULTIPLE) * FRAME_MULTIPLE)
 
     def masks(self, segments: np.ndarray) -> dict[str, np.ndarray]:
         """Soft masks of this model's stems.
@@ -116,9 +128,10 @@ def official_unet(models_dir: Path, stem: str, config: LarsNetConfig, threads: i
             session = None
         stamp = session.get_modelmeta().custom_metadata_map if session is not None else {}
         if stamp_matches(stamp, weights):
-            return MaskModel(session, (stem,), config.bins[stem], five_heads=False)
+            return MaskModel(session, (stem,), config.bins[stem], five_heads=False, edge_reach=EDGE_REACH_FRAMES)
     session = create_session(unet_model_bytes(weights, stem, config.bins[stem]), threads)
-    return MaskModel(session, (stem,), config.bins[stem], five_heads=False, stale_model_file=model_file.is_file())
+    return MaskModel(session, (stem,), config.bins[stem], five_heads=False, stale_model_file=model_file.is_file(),
+                     edge_reach=EDGE_REACH_FRAMES)
 
 
 def official_unets(models_dir: Path, stems: tuple[str, ...], config: LarsNetConfig,

@@ -18,6 +18,16 @@ at ORT_ENABLE_ALL).
 
 Input `magnitude` float32 (batch, 2, F, T), F the U-Net's bins (2048), T any multiple of 64;
 output `mask` float32 (batch, 2, F, T) in [0, 1].
+
+A segment ending in silence (zero frames from frame V on, as the file's last segment is padded) gives the
+same masks at frames < T - EDGE_REACH_FRAMES whatever T is (T >= 256, a multiple of 64): the zeros are
+translation-invariant, and only the convolutions' zero padding at the right edge, which first differs from
+the silent frames' constant activations in the second encoder layer, changes anything. Layer by layer its
+first affected column is T/4 - 1 at the second encoder layer, T/64 - 1 at the sixth, and back up the decoder
+(3x3 convolutions, each 2x interleave doubling, the mask layer's dilated taps reaching 3 frames) frame
+T - 193 of the mask. So the file's last segment runs T = V + 193 rounded up to a multiple of 64 frames when
+that is shorter than 512, with masks bit-identical to the published 512-frame computation
+(`tests/test_onnx_runtime.py`).
 """
 from __future__ import annotations
 
@@ -34,6 +44,10 @@ OUTPUT_NAME = "mask"
 FAMILY = "larsnet-unet"
 #: the graph's form; model files record it and are rebuilt when it changes
 GRAPH_VERSION = "3"
+#: T must be a multiple of this (six stride-2 layers)
+FRAME_MULTIPLE = 64
+#: frames at a segment's end whose masks depend on where the segment ends (module docstring)
+EDGE_REACH_FRAMES = 193
 
 
 def batch_norm_affine(state: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
