@@ -91,7 +91,7 @@ def test_status_names_model_files_of_an_older_graph_and_convert_rewrites_them(tm
     models_dir = tmp_path / "models"
     install_fixtures(models_dir, data_home)
     status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document
-    assert status["model_files"] == {"current": True, "stale": [], "fix": None}
+    assert status["model_files"] == {"current": True, "stale": [], "missing": [], "fix": None}
     assert all(stem["model_file"]["graph_version"] == GRAPH_VERSION for stem in status["stems"].values())
 
     checkpoint = models_dir / "snare" / "pretrained_snare_unet.pth"
@@ -100,7 +100,7 @@ def test_status_names_model_files_of_an_older_graph_and_convert_rewrites_them(tm
     status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document
     assert status["stems"]["snare"]["model_file"] == {"path": str(onnx_path(checkpoint)), "found": True, "current": False,
                                                        "graph_version": "2"}
-    assert status["model_files"] == {"current": False, "stale": ["snare"],
+    assert status["model_files"] == {"current": False, "stale": ["snare"], "missing": [],
                                      "fix": f"lars-service models convert --models-dir {models_dir}"}
 
     def separation_warnings() -> list[str]:
@@ -117,3 +117,7 @@ def test_status_names_model_files_of_an_older_graph_and_convert_rewrites_them(tm
     status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document
     assert status["model_files"]["current"] is True and status["stems"]["snare"]["model_file"]["graph_version"] == GRAPH_VERSION
     assert separation_warnings() == []
+
+    onnx_path(models_dir / "toms" / "pretrained_toms_unet.pth").unlink()  # weights without a model file
+    model_files = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document["model_files"]
+    assert model_files["current"] is False and model_files["missing"] == ["toms"] and "models convert" in model_files["fix"]

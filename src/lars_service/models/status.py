@@ -22,14 +22,15 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
         {models_dir {path, source, exists}, resolution_order [{source, path, applies}], license {name, url}, manifest {path, source, installed_at} or None,
          stems {stem: {checkpoint {path, found, size, sha256, official, hash_cached}, safetensors {path, found,
          size, official, converted_from_checkpoint}, loads_from, model_file}}, complete, model_files {current, stale,
-         fix}, verified, open_weights (the service's own
+         missing, fix}, verified, open_weights (the service's own
          weights, which `larsnet-open` runs: path, found, name, version, license, sha256, official false)}.
         A checkpoint's sha256 comes from the manifest while the file has the size and mtime recorded there
         (`hash_cached` true), else it is computed. `official` of a safetensors file is that of the checkpoint
         it was converted from, None when the manifest does not say.
         Each stem's `model_file` is `runtime.model_files.model_file_status`; `model_files` sums them up: `current`
         when every stem has a model file made from its weights by this release, `stale` the stems whose file is
-        not (an older graph form, or weights replaced since), and the command that rewrites them (`fix`).
+        not (an older graph form, or weights replaced since), `missing` the stems with weights but no model file
+        (weights copied in by hand), and the command that writes them (`fix`).
     """
     directory, source = resolve_models_dir(models_dir)
     config = load_config()
@@ -41,6 +42,7 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
         status["loads_from"] = str(loads_from) if loads_from.is_file() else None
         status["model_file"] = model_file_status(directory, stem, config)
     stale = [stem for stem, status in stems.items() if status["model_file"]["current"] is False]
+    missing = [stem for stem, status in stems.items() if status["loads_from"] and not status["model_file"]["found"]]
     return {
         "models_dir": {"path": str(directory), "source": source, "exists": directory.is_dir()},
         "resolution_order": [{"source": place, "path": str(path) if path else None, "applies": applies}
@@ -52,9 +54,10 @@ def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFil
         "stems": stems,
         "complete": all(status["loads_from"] for status in stems.values()),
         "model_files": {
-            "current": not stale and all(status["model_file"]["current"] for status in stems.values()),
+            "current": all(status["model_file"]["current"] for status in stems.values()),
             "stale": stale,
-            "fix": f"lars-service models convert --models-dir {directory}" if stale else None,
+            "missing": missing,
+            "fix": f"lars-service models convert --models-dir {directory}" if stale or missing else None,
         },
         "verified": all(status["checkpoint"]["official"] for status in stems.values()),
         "open_weights": open_weights_status(),
