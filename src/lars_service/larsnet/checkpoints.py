@@ -14,6 +14,8 @@ from .errors import CheckpointShapeError, CorruptCheckpointError
 SAFETENSORS_SUFFIX = ".safetensors"
 #: Channels of c_0 (the input) to c_6, the encoder's outputs.
 ENCODER_CHANNELS = (2, 16, 32, 64, 128, 256, 512)
+#: The U-Net's frame count T must be a multiple of this (six stride-2 layers).
+UNET_FRAME_MULTIPLE = 2 ** (len(ENCODER_CHANNELS) - 1)
 BATCH_NORM_PARTS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from lars_service.larsnet.checkpoints import weights_file
+from lars_service.larsnet.checkpoints import UNET_FRAME_MULTIPLE, weights_file
 from lars_service.larsnet.config import STEMS, LarsNetConfig
 from lars_service.larsnet.errors import CorruptCheckpointError
 
 from .model_files import onnx_path, stamp_matches, unet_model_bytes
-from .onnx_graph import EDGE_REACH_FRAMES, FRAME_MULTIPLE, INPUT_NAME
+from .onnx_graph import EDGE_REACH_FRAMES, INPUT_NAME
 
 FIVE_HEAD_OUTPUT = "masks"
 #: caps the intra-op threads of this process's sessions: a `batch` worker's share of the cores (batch/worker.py)
@@ -93,7 +93,7 @@ class MaskModel:
         reach is unknown)."""
         if self.edge_reach is None:
             return segment_frames
-        return min(segment_frames, -(-(valid_frames + self.edge_reach) // FRAME_MULTIPLE) * FRAME_MULTIPLE)
+        return min(segment_frames, -(-(valid_frames + self.edge_reach) // UNET_FRAME_MULTIPLE) * UNET_FRAME_MULTIPLE)
 
     def masks(self, segments: np.ndarray) -> dict[str, np.ndarray]:
         """Soft masks of this model's stems.

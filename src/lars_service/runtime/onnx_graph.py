@@ -16,7 +16,8 @@ ONNX Runtime's CPU kernels, each change exact up to the order of summation:
 Weights are the graph's initializers (never `SessionOptions.add_initializer`, which gave wrong outputs
 at ORT_ENABLE_ALL).
 
-Input `magnitude` float32 (batch, 2, F, T), F the U-Net's bins (2048), T any multiple of 64;
+Input `magnitude` float32 (batch, 2, F, T), F the U-Net's bins (2048), T any multiple of 64
+(`checkpoints.UNET_FRAME_MULTIPLE`);
 output `mask` float32 (batch, 2, F, T) in [0, 1].
 
 A segment ending in silence (zero frames from frame V on, as the file's last segment is padded) gives the
@@ -44,8 +45,6 @@ OUTPUT_NAME = "mask"
 FAMILY = "larsnet-unet"
 #: the graph's form; model files record it and are rebuilt when it changes
 GRAPH_VERSION = "3"
-#: T must be a multiple of this (six stride-2 layers)
-FRAME_MULTIPLE = 64
 #: frames at a segment's end whose masks depend on where the segment ends (module docstring)
 EDGE_REACH_FRAMES = 193
 

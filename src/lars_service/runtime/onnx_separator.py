@@ -165,8 +165,10 @@ class OnnxSeparator:
         """
         last_frames = model.frames_needed(last_valid, self.segment_frames)
         whole = segment_count if last_frames == self.segment_frames else segment_count - 1
-        calls = ([(slice(index, index + 1), self.segment_frames) for index in range(whole)] if one_each
-                 else [(slice(0, whole), self.segment_frames)] if whole else [])
+        if one_each:
+            calls = [(slice(index, index + 1), self.segment_frames) for index in range(whole)]
+        else:
+            calls = [(slice(0, whole), self.segment_frames)] if whole else []
         if whole < segment_count:
             calls.append((slice(whole, segment_count), last_frames))
         return calls

@@ -16,14 +16,12 @@ from torch import nn
 import torch.nn.functional as functional
 
 from lars_service.larsnet import STEMS
+from lars_service.larsnet.checkpoints import UNET_FRAME_MULTIPLE
 from lars_service.larsnet.compact import CompactConfig, CompactLarsNet
 from lars_service.larsnet.compact_weights import CONFIG_NAME, WEIGHTS_NAME, load_compact_model, read_compact_weights
 from lars_service.larsnet.config import load_config
 from lars_service.larsnet.unet import UNet
 from lars_service.larsnet.weights import load_unets, missing_checkpoints
-
-#: the U-Net halves the time axis six times
-UNET_FRAME_MULTIPLE = 64
 
 
 class StackedUNets(nn.Module):

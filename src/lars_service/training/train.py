@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from lars_service.devices import cuda_works
 from lars_service.larsnet.compact import CompactConfig
 from lars_service.synthesis.dataset import SyntheticDrums, load_kits
 
@@ -30,7 +31,7 @@ def training_device(requested: str) -> str:
     """
     if requested not in TRAINING_DEVICES and not requested.startswith("cuda:"):
         raise ValueError(f"--device must be one of {', '.join(TRAINING_DEVICES)} (or cuda:N), got {requested!r}")
-    available = torch.cuda.is_available()
+    available = cuda_works()
     if requested == "auto":
         return "cuda" if available else "cpu"
     if requested.startswith("cuda") and not available:
