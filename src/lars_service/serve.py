@@ -17,6 +17,16 @@ processors load once per configuration (`ProcessorCache`) and stay loaded.
   the running request is cancelled at its next block, it and every queued request are answered Cancelled,
   then `serve` returns (exit 0).
 - Progress events go to stderr as `--progress` says, tagged with the request's `id`.
+
+Whatever a line holds, it is answered and serving goes on; what one line may cost is bounded:
+- stdin is read as bytes: a line that is not UTF-8 is an error line.
+- A line may hold at most MAX_LINE_BYTES (1 MiB) before its newline; a longer one is answered with an error
+  that says the limit, and its rest is read in chunks and dropped, never held in memory.
+- Its JSON may nest at most MAX_LINE_DEPTH (32) arrays and objects inside each other (a request needs 2);
+  a deeper one, however deep, is answered with an error that says the limit.
+- Blank lines are ignored.
+- A failure that leaves nothing to serve with (stdin cannot be read, stdout cannot be written) answers
+  every queued request with its error document, then `serve` raises it: the process exits non-zero.
 """
 from __future__ import annotations
 
@@ -25,11 +35,13 @@ import json
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 from .api import ProcessorCache
 from .cancellation import Cancellation
-from .errors import CancelledError, ServiceError, UnknownRequestError, UsageError, as_service_error
+from .errors import (CancelledError, ProcessingError, ServiceError, UnknownRequestError, UsageError,
+                     as_service_error)
 from .many import run_command
 from .progress import ProgressCallback
 from .request import build_command
@@ -41,6 +53,14 @@ if TYPE_CHECKING:
 SERVER_OPTIONS = ("help", "progress", "verbose")
 #: Seconds between looks at the stop request while waiting for work.
 IDLE_POLL_SECONDS = 0.1
+#: Bytes one line may hold before its newline; a longer line is answered with an error and its rest dropped.
+MAX_LINE_BYTES = 1 << 20
+#: How many JSON arrays and objects one line may nest inside each other (a request needs 2: itself, a list).
+MAX_LINE_DEPTH = 32
+#: Bytes read at a time while dropping the rest of a line longer than MAX_LINE_BYTES.
+DISCARD_CHUNK_BYTES = 1 << 16
+#: Characters of a request's value quoted back in an error message.
+SHOWN_CHARACTERS = 80
 
 
 class Server:
@@ -59,19 +79,40 @@ class Server:
         self._queue: deque[tuple[Any, argparse.Namespace]] = deque()
         self._changed = threading.Condition()
         self._input_ended = False
+        self._input_failure: ServiceError | None = None
         self._running: tuple[Any, Cancellation] | None = None
         self._answer_lock = threading.Lock()
 
-    def serve(self, lines: TextIO) -> None:
-        """Answer the requests read from `lines` until it ends or a signal stops the server."""
-        threading.Thread(target=self._read, args=(lines,), name="lars-serve-stdin", daemon=True).start()
+    def serve(self, stdin: TextIO | BinaryIO) -> None:
+        """Answer the requests read from `stdin` (its bytes: a text stream's `buffer`) until it ends or a signal
+        stops the server.
+
+        Raises:
+            ServiceError: stdin could not be read or an answer could not be written; every queued request was
+                answered with this error first (as far as answers could still be written).
+        """
+        binary = getattr(stdin, "buffer", stdin)
+        threading.Thread(target=self._read, args=(binary,), name="lars-serve-stdin", daemon=True).start()
+        try:
+            self._work()
+        except Exception as error:  # an answer could not be written, or a bug: nothing more can be served
+            self._fail(ProcessingError(f"the server stopped ({type(error).__name__}: {error}); start a new server "
+                                       "and send the unanswered requests again", exception=type(error).__name__))
+        if self._input_failure is not None:
+            self._fail(self._input_failure)
+        stopped = self._context.cancellation.pending()
+        for request_id in self._unqueue_all():
+            self._answer(request_id, stopped.to_json())
+
+    def _work(self) -> None:
+        """Run the queued requests one by one until the input ends (or fails) with nothing queued, or a signal."""
         stop = self._context.cancellation
         while True:
             with self._changed:
                 while not self._queue and not self._input_ended and stop.pending() is None:
                     self._changed.wait(IDLE_POLL_SECONDS)
-                if stop.pending() is not None or not self._queue:
-                    break
+                if stop.pending() is not None or self._input_failure is not None or not self._queue:
+                    return
                 request_id, args = self._queue.popleft()
                 cancellation = Cancellation(parent=stop)
                 self._running = (request_id, cancellation)
@@ -79,10 +120,18 @@ class Server:
             with self._changed:
                 self._running = None
             self._answer(request_id, document)
+
+    def _fail(self, failure: ServiceError) -> NoReturn:
+        """Answer every queued request with `failure`, then raise it."""
+        for request_id in self._unqueue_all():
+            self._answer(request_id, failure.to_json())
+        raise failure
+
+    def _unqueue_all(self) -> list[Any]:
+        """The ids of the queued requests, which are taken off the queue."""
         with self._changed:
-            never_run, self._queue = list(self._queue), deque()
-        for request_id, _ in never_run:
-            self._answer(request_id, stop.pending().to_json())
+            never_run, self._queue = [request_id for request_id, _ in self._queue], deque()
+        return never_run
 
     def _separate(self, request_id: Any, args: argparse.Namespace, cancellation: Cancellation) -> dict[str, Any]:
         started = time.perf_counter()
@@ -95,49 +144,46 @@ class Server:
         except Exception as error:  # every outcome is an answer; the server goes on
             return as_service_error(error).to_json()
 
-    def _read(self, lines: TextIO) -> None:
-        """The stdin thread: queue requests, apply cancels, answer what cannot be read."""
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                self._take(number, line)
+    def _read(self, stdin: BinaryIO) -> None:
+        """The stdin thread: queue requests, apply cancels, answer what cannot be used; at the end (or when
+        stdin or stdout fails) tell the worker."""
+        failure = None
+        try:
+            for number, line in enumerate(_lines(stdin), 1):
+                if line.strip():
+                    self._take(number, line)
+        except BaseException as error:  # the thread's last word: the worker must learn of it, never hang
+            failure = ProcessingError(f"the server's input failed ({type(error).__name__}: {error}); nothing more "
+                                      "can be read: start a new server and send the unanswered requests again",
+                                      exception=type(error).__name__)
         with self._changed:
-            self._input_ended = True
+            self._input_ended, self._input_failure = True, failure
             self._changed.notify()
 
-    def _take(self, number: int, line: str) -> None:
+    def _take(self, number: int, line: bytes) -> None:
+        """Queue the request on line `number`, or apply its cancel, or answer why it cannot be used."""
+        request_id = None
         try:
-            message = json.loads(line)
-        except ValueError as error:
-            self._answer(None, UsageError(f"line {number} is not JSON ({error}); send one JSON object per line",
-                                          line=number).to_json())
-            return
-        if not isinstance(message, dict):
-            self._answer(None, UsageError(f"line {number} is not a JSON object; send {{\"id\": ..., \"input\": ..., "
-                                          "\"output_dir\": ...}} or {\"cancel\": id}", line=number).to_json())
-            return
-        if "cancel" in message:
-            self._cancel(number, message)
-            return
-        request_id = message.get("id")
-        if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
-            self._answer(None, UsageError(f"line {number} has no usable \"id\" (got {request_id!r}); give every request "
-                                          "an id, a string or an integer, to match its answer", line=number).to_json())
-            return
-        try:
-            args = self._request_arguments(message)
-        except ServiceError as error:
-            self._answer(request_id, error.to_json())
-            return
+            message = _decode(number, line)
+            if "cancel" in message:
+                self._cancel(number, message)
+                return
+            request_id = message.get("id")
+            if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+                request_id = None
+                raise UsageError(f"line {number} has no usable \"id\" (got {_shown(message.get('id'))}); give every "
+                                 "request an id, a string or an integer, to match its answer", line=number)
+            self._enqueue(request_id, self._request_arguments(message))
+        except Exception as error:  # whatever the line holds, it is answered and serving goes on
+            self._answer(request_id, _line_error(number, error).to_json())
+
+    def _enqueue(self, request_id: Any, args: argparse.Namespace) -> None:
         with self._changed:
             if self._is_known(request_id):
-                duplicate = UsageError(f"a request with id {request_id!r} is already queued or running; give every "
-                                       "request its own id", id=request_id)
-            else:
-                duplicate = None
-                self._queue.append((request_id, args))
-                self._changed.notify()
-        if duplicate is not None:
-            self._answer(request_id, duplicate.to_json())
+                raise UsageError(f"a request with id {request_id!r} is already queued or running; give every "
+                                 "request its own id", id=request_id)
+            self._queue.append((request_id, args))
+            self._changed.notify()
 
     def _request_arguments(self, message: dict[str, Any]) -> argparse.Namespace:
         """The request's fields as `separate` arguments, validated by the same parser (types, choices, required)."""
@@ -147,12 +193,12 @@ class Server:
                 continue
             action = self._fields.get(field)
             if action is None:
-                raise UsageError(f"unknown field {field!r}; a request takes id and the separate options with "
-                                 f"underscores: {', '.join(sorted(self._fields))}", field=field)
+                raise UsageError(f"unknown field {_shown(field)}; a request takes id and the separate options with "
+                                 f"underscores: {', '.join(sorted(self._fields))}", field=_shown(field))
             option = max(action.option_strings, key=len)
             if action.nargs == 0:  # a flag
                 if not isinstance(value, bool):
-                    raise UsageError(f"field {field!r} must be true or false, got {value!r}", field=field)
+                    raise UsageError(f"field {field!r} must be true or false, got {_shown(value)}", field=field)
                 argv += [option] if value else []
                 continue
             values = value if isinstance(value, list) and field == "input" else [value]
@@ -160,12 +206,15 @@ class Server:
                 values = [",".join(map(str, value))]
             for item in values:
                 if isinstance(item, (bool, dict, list)):
-                    raise UsageError(f"field {field!r} must be a string or a number, got {item!r}", field=field)
-                argv += [option, str(item)]
+                    raise UsageError(f"field {field!r} must be a string or a number, got {_shown(item)}", field=field)
+                argv.append(f"{option}={item}")  # one argument: a value starting with "-" stays a value
         return self._parser.parse_args(argv)
 
     def _cancel(self, number: int, message: dict[str, Any]) -> None:
         request_id = message["cancel"]
+        if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+            raise UsageError(f"line {number}: \"cancel\" must be the id of a request, a string or an integer (got "
+                             f"{_shown(request_id)}); send {{\"cancel\": id}}", line=number)
         with self._changed:
             queued = next((item for item in self._queue if item[0] == request_id), None)
             if queued is not None:
@@ -190,3 +239,77 @@ class Server:
         with self._answer_lock:
             self._context.answers.write(line + "\n")
             self._context.answers.flush()
+
+
+def _lines(stdin: BinaryIO) -> Iterator[bytes]:
+    """Each line of `stdin` without its newline; a line longer than MAX_LINE_BYTES as its first
+    MAX_LINE_BYTES + 1 bytes, its rest read DISCARD_CHUNK_BYTES at a time and dropped."""
+    while True:
+        line = stdin.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if line.endswith(b"\n"):
+            yield line[:-1]
+            continue
+        rest = line  # no newline: the last line, or one longer than the limit
+        while len(line) > MAX_LINE_BYTES and rest and not rest.endswith(b"\n"):
+            rest = stdin.readline(DISCARD_CHUNK_BYTES)
+        yield line
+
+
+def _decode(number: int, line: bytes) -> dict[str, Any]:
+    """Line `number` as a JSON object; raises UsageError saying why it is not one (too long, not UTF-8, not
+    JSON, nested too deep, not an object)."""
+    if len(line) > MAX_LINE_BYTES:
+        raise UsageError(f"line {number} is longer than {MAX_LINE_BYTES} bytes (the limit of one request line); it "
+                         "was skipped. Send a shorter request: several inputs as a directory, or as separate requests",
+                         line=number, limit_bytes=MAX_LINE_BYTES)
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"line {number} is not UTF-8 text ({error}); send JSON encoded as UTF-8", line=number) from error
+    try:
+        message = json.loads(text)
+    except RecursionError:  # deeper than the interpreter can decode, so certainly deeper than the limit
+        message = None
+        depth = MAX_LINE_DEPTH + 1
+    except ValueError as error:
+        raise UsageError(f"line {number} is not JSON ({error}); send one JSON object per line", line=number) from error
+    else:
+        depth = _nesting_depth(message)
+    if depth > MAX_LINE_DEPTH:
+        raise UsageError(f"line {number} nests JSON arrays and objects more than {MAX_LINE_DEPTH} deep (the limit of "
+                         "one request line); send a flat object, where only input and stems take a list of strings",
+                         line=number, limit_depth=MAX_LINE_DEPTH)
+    if not isinstance(message, dict):
+        raise UsageError(f"line {number} is not a JSON object; send {{\"id\": ..., \"input\": ..., \"output_dir\": ...}} "
+                         "or {\"cancel\": id}", line=number)
+    return message
+
+
+def _nesting_depth(value: Any) -> int:
+    """How many arrays and objects `value` nests inside each other (0 for a number or string); counted
+    without recursion, and only up to MAX_LINE_DEPTH + 1."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending and deepest <= MAX_LINE_DEPTH:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _line_error(number: int, error: Exception) -> ServiceError:
+    """The answer to a line that failed with `error`: itself when it is a ServiceError, else a UsageError."""
+    if isinstance(error, ServiceError):
+        return error
+    return UsageError(f"line {number} could not be used ({type(error).__name__}: {_shown(str(error))}); send one "
+                      "JSON object per line as `lars-service serve --help` describes", line=number,
+                      exception=type(error).__name__)
+
+
+def _shown(value: Any) -> str:
+    """`value`'s repr, cut to SHOWN_CHARACTERS, for an error message."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + "..."
