@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from lars_service import client
 from support import PACKAGE, REPO, SHARED
+
+# Hypothesis profiles, for the property tests that take their example counts from the profile (a test's own
+# @settings win over it): `ci` is derandomised and bounded (loaded when CI is set), `dev` the same count with
+# fresh examples each run, `fuzz` the long hunt (HYPOTHESIS_PROFILE=fuzz, or benchmarks/fuzz_serve.py).
+settings.register_profile("ci", max_examples=200, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.register_profile("fuzz", max_examples=2000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
