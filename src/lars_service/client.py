@@ -49,6 +49,9 @@ BINARY_NAME = "lars-service.exe" if os.name == "nt" else "lars-service"
 STOP_GRACE_SECONDS = 10.0
 #: Lines of the service's stderr (other than progress events) kept for error reports.
 STDERR_TAIL_LINES = 40
+#: Seconds a session gives its server, once that exited, for its last answers to arrive (a process it started may
+#: hold the pipe open), and once its stdout ended, to exit; past them the server counts as dead (and is stopped).
+EXIT_DRAIN_SECONDS = 1.0
 
 #: The repository root when this file is the service repository's src/lars_service/client.py (beside __main__.py
 #: and larsnet/); None when vendored into a host app.
@@ -463,7 +466,8 @@ class LarsSession:
     ```
     `separate` takes the arguments of `separate_drum_stems` (except `binary`, given here) and returns the same
     `SeparationResult` or raises the same errors; calls run one at a time (from any thread). A server that
-    dies raises LarsServiceDied, now and on every later call; nothing restarts it silently.
+    dies (or closes its stdout) raises LarsServiceDied promptly in the call waiting for it, in every call waiting
+    for its turn and in every later call; nothing restarts it silently.
     `close()` (or leaving the `with` block) ends the server cleanly: end of input, then SIGINT → SIGTERM →
     SIGKILL if it does not exit within STOP_GRACE_SECONDS.
 
@@ -571,7 +575,7 @@ class LarsSession:
             try:
                 item = self._inbox.get(timeout=0.05)
             except queue.Empty:
-                item = None
+                item = _END_OF_STDOUT if self._exited_and_drained() else None
             if item is _END_OF_STDOUT or item is _END_OF_STDERR:
                 self._inbox.put(item)  # for any later call as well
                 raise self._died()
@@ -602,11 +606,20 @@ class LarsSession:
         except OSError as error:  # a broken pipe: the server is gone
             raise self._died() from error
 
+    def _exited_and_drained(self) -> bool:
+        """True when the server has exited and its stdout has nothing more to give: the reader ended, or
+        EXIT_DRAIN_SECONDS passed (a process the server started may hold the pipe open) and the inbox is empty."""
+        if self._process.poll() is None:
+            return False
+        self._readers[0].join(EXIT_DRAIN_SECONDS)
+        return self._inbox.empty()
+
     def _died(self) -> LarsServiceDied:
         try:
-            exit_code = self._process.wait(STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            exit_code = None
+            exit_code = self._process.wait(EXIT_DRAIN_SECONDS)
+        except subprocess.TimeoutExpired:  # it closed its stdout yet runs: a server that cannot answer is stopped
+            _stop(self._process, STOP_GRACE_SECONDS)
+            exit_code = self._process.returncode
         return LarsServiceDied(f"the service's server stopped (exit status {exit_code}); open a new LarsSession. "
                                f"Its stderr ends with:\n" + "\n".join(self._tail),
                                stderr_tail="\n".join(self._tail), exit_code=exit_code)
