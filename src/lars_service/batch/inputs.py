@@ -9,14 +9,19 @@ not an input either: a re-run separates the takes, not their stems.
 
 `--input-list FILE` takes one path a line (blank lines and lines starting with `#` are ignored; relative
 paths are relative to the list file's folder, so a list travels with its catalog); every stem goes
-directly into the output directory. A listed file that is missing or not audio is not refused here: it
-becomes that input's failed row, and the others run.
+directly into the output directory. A listed file that is missing or not audio (a directory, a device, a
+FIFO, a symlink loop) is not refused here: it becomes that input's failed row, and the others run. The list
+itself is read without ever blocking on what it is: a regular file, or a pipe or FIFO read to its end (one
+that no program writes reads as empty); a directory, a device, a socket, text that is not UTF-8 or a line
+holding a NUL character is refused, saying what to give instead.
 
 Two inputs whose stems would have the same names (`a.wav` and `a.flac` in one folder, or the same file
 name from two listed folders) are refused up front, naming both.
 """
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,20 +79,62 @@ def from_list(list_file: Path, output_dir: Path) -> list[BatchInput]:
         InputError: the list cannot be read or names no file.
         InvalidOptionError: a path is listed twice, or two inputs' stems would collide.
     """
-    list_file, output_dir = list_file.expanduser().resolve(), output_dir.expanduser().resolve()
-    try:
-        lines = list_file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read --input-list {list_file}: {error}. Give a UTF-8 text file with one path a line.",
-                         path=str(list_file)) from error
+    list_file, output_dir = _absolute(list_file.expanduser()), output_dir.expanduser().resolve()
     found = []
-    for line in lines:
+    for number, line in enumerate(_read_list(list_file).splitlines(), 1):
         entry = line.strip()
+        if "\0" in entry:
+            raise InputError(f"line {number} of --input-list {list_file} holds a NUL character, which no path can; "
+                             "write one path a line as plain text.", path=str(list_file), line=number)
         if entry and not entry.startswith("#"):
-            found.append(BatchInput((list_file.parent / Path(entry).expanduser()).resolve(), output_dir))
+            found.append(BatchInput(_absolute(list_file.parent / Path(entry).expanduser()), output_dir))
     if not found:
-        raise InputError(f"--input-list {list_file} names no file. Write one audio file path a line.", path=str(list_file))
+        raise InputError(f"--input-list {list_file} names no file (it is empty, or holds only blank lines and comments; a "
+                         "FIFO that no program writes reads as empty). Write one audio file path a line.", path=str(list_file))
     return check_collisions(found)
+
+
+def _absolute(path: Path) -> Path:
+    """`path` resolved, or only made absolute when it cannot be (a symlink loop): its row then says what it is."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        return Path(os.path.abspath(path))
+
+
+def _read_list(list_file: Path) -> str:
+    """The text of `list_file`: a regular file, or a pipe or FIFO read to its end; opened without blocking, so
+    that a FIFO no program writes reads as empty instead of waiting forever.
+
+    Raises:
+        InputError: it cannot be opened or read, is another kind of file (a directory, a device), or is not UTF-8.
+    """
+    def refused(reason: str) -> InputError:
+        return InputError(f"cannot read --input-list {list_file}: {reason}. Give a UTF-8 text file (or a pipe) with "
+                          "one path a line.", path=str(list_file))
+
+    try:
+        descriptor = os.open(list_file, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise refused(error.strerror or str(error)) from error
+    chunks = []
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise refused("it is a directory" if stat.S_ISDIR(mode) else "it is a device or socket, not a file")
+        os.set_blocking(descriptor, True)  # a FIFO with a writer: wait for it to finish; without one: at its end
+        while chunk := os.read(descriptor, 1 << 20):
+            chunks.append(chunk)
+    except OSError as error:
+        raise refused(error.strerror or str(error)) from error
+    finally:
+        os.close(descriptor)
+    content = b"".join(chunks)
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content[:error.start].count(b"\n") + 1
+        raise refused(f"line {line} is not UTF-8 ({error.reason} at byte {error.start})") from error
 
 
 def _without_earlier_stems(inputs: list[BatchInput]) -> list[BatchInput]:

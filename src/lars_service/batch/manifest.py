@@ -8,11 +8,15 @@ an earlier run: `stems` are that run's files). `stems` is `{stem: absolute path}
 Each run rewrites the manifest from its first row: a re-run lists every input again (finished ones as
 `skipped`), so the latest manifest always describes the whole catalog. A cancelled run's manifest holds
 the inputs done before the signal; running the same command again completes it.
+
+The manifest is a regular file: a path that holds anything else (a directory, a FIFO that would block the
+run until some program reads it, a device) is refused before any work starts.
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -48,6 +52,15 @@ class Manifest:
             raise self._error(error) from error
         if not os.access(self.path.parent, os.W_OK | os.X_OK):
             raise self._error(PermissionError(13, "permission denied"))
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise self._error(error) from error
+        if not stat.S_ISREG(mode):
+            raise OutputError(f"the manifest {self.path} exists and is not a regular file (a directory, FIFO or device); "
+                              "choose another --manifest, or remove what is there.", path=str(self.path))
 
     def write(self, row: dict[str, Any]) -> None:
         file = self._opened()
