@@ -353,3 +353,22 @@ def test_when_stdin_fails_queued_requests_get_the_error_and_the_exit_is_non_zero
     assert second["id"] == 2 and second["error"] == "ProcessingError"
     assert "input failed" in second["message"] and "start a new server" in second["message"]
     assert b"Traceback" not in stdout
+
+
+def test_when_stdout_is_gone_the_server_exits_non_zero_instead_of_reading_on(sandbox: Path, data_home: Path) -> None:
+    """Nobody reads the answers any more (the read end closed): the first answer fails, and the server, its stdin
+    still open, exits with a non-zero status instead of taking requests it cannot answer."""
+    server = start_server(sandbox, data_home, stdin=subprocess.PIPE)
+    server.stdout.close()
+    request = {"id": 1, "input": CLIP_NAME, "output_dir": "unread", "processor": "placeholder", "stems": "kick"}
+    server.stdin.write(json.dumps(request).encode() + b"\n")
+    server.stdin.flush()
+    try:
+        server.wait(timeout=ANSWER_TIMEOUT)  # stdin stays open: only the failed answer can end it
+        stderr = server.stderr.read()
+    finally:
+        server.kill()
+        server.stdin.close()
+
+    assert server.returncode != 0, stderr[-2000:]
+    assert b"BrokenPipeError" in stderr

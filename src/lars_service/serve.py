@@ -122,9 +122,12 @@ class Server:
             self._answer(request_id, document)
 
     def _fail(self, failure: ServiceError) -> NoReturn:
-        """Answer every queued request with `failure`, then raise it."""
-        for request_id in self._unqueue_all():
-            self._answer(request_id, failure.to_json())
+        """Answer every queued request with `failure` (as far as stdout takes answers), then raise it."""
+        try:
+            for request_id in self._unqueue_all():
+                self._answer(request_id, failure.to_json())
+        except Exception as error:  # stdout is gone too: the exit status and stderr still say it
+            raise failure from error
         raise failure
 
     def _unqueue_all(self) -> list[Any]:
