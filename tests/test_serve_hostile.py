@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lars_service.serve import MAX_LINE_BYTES, MAX_LINE_DEPTH
-from support import REPO, STEMS, drum_clip, service_env
+from support import STEMS, drum_clip, service_env
 
 pytestmark = pytest.mark.fuzz
 
@@ -169,9 +169,9 @@ class Session:
         if value is not None and not isinstance(value, (list, dict)):
             self.output_dirs.add(str(value))
 
-    def check(self, lines: list[bytes], answers: list[Any], valid: dict[str, tuple[str, ...]]) -> None:
-        """The invariants for one batch of `lines` and the `answers` it got."""
-        expected = sum(1 for line in b"\n".join(lines).split(b"\n") if line.strip())
+    def check(self, content: bytes, answers: list[Any], valid: dict[str, tuple[str, ...]]) -> None:
+        """The invariants for the lines of `content` and the `answers` they got."""
+        expected = non_blank(content)
         assert len(answers) == expected, f"{expected} non-blank lines, {len(answers)} answers: {answers}"
         for answer in answers:
             assert isinstance(answer, dict), f"not one JSON object: {answer!r}"
@@ -233,6 +233,7 @@ def as_answer(line: bytes) -> Any:
 
 
 def non_blank(content: bytes) -> int:
+    """How many lines of `content` the server answers: those that are not blank."""
     return sum(1 for line in content.split(b"\n") if line.strip())
 
 
@@ -271,7 +272,7 @@ def test_every_line_is_answered_and_valid_requests_between_hostile_ones_succeed(
     server, record = session
     content, valid = record.encode(lines)
     answers = server.exchange(content, non_blank(content))
-    record.check(content.split(b"\n"), answers, valid)
+    record.check(content, answers, valid)
 
 
 @settings(max_examples=PROCESS_EXAMPLES, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -285,7 +286,7 @@ def test_each_line_answered_then_end_of_input_exits_0(lines: list[Line], final_n
                                env=service_env(data_home), input=content + b"\n" * final_newline,
                                capture_output=True, timeout=ANSWER_TIMEOUT * 2)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    record.check(content.split(b"\n"), [as_answer(line) for line in completed.stdout.splitlines()], valid)
+    record.check(content, [as_answer(line) for line in completed.stdout.splitlines()], valid)
 
 
 def test_a_line_nested_100000_deep_is_answered_and_serving_goes_on(sandbox: Path, data_home: Path) -> None:
