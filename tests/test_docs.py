@@ -15,10 +15,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from lars_service.cli import build_parser
-except ImportError:  # the CLI still lives in __main__ on this branch
-    from lars_service.__main__ import build_parser
+from lars_service.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -26,10 +23,6 @@ CLI_DOC = DOCS / "cli.md"
 LINKED_PAGES = [ROOT / "README.md", ROOT / "INTEGRATION_GUIDE.md", *sorted(DOCS.glob("*.md"))]
 SEPARATE_COMMAND = ("bash scripts/setup.sh && .venv/bin/lars-service separate "
                     "--input ../shared/kits/loops/loop_amen.flac --output-dir separated")
-
-# Options documented in docs/cli.md ahead of the parser that will accept them (being added in main). Once the
-# parser accepts one, test_pending_options_are_still_pending fails: remove it from here.
-PENDING_OPTIONS = {"--plot", "--spectrogram"}
 
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 FENCE = re.compile(r"^(```|~~~)")
@@ -71,13 +64,8 @@ def test_every_parser_option_is_in_cli_md():
 
 def test_every_option_in_cli_md_exists():
     written = set(OPTION.findall(CLI_DOC.read_text(encoding="utf-8")))
-    unknown = written - set(parser_options()) - PENDING_OPTIONS
+    unknown = written - set(parser_options())
     assert not unknown, f"docs/cli.md names options no parser accepts: {sorted(unknown)}"
-
-
-def test_pending_options_are_still_pending():
-    landed = PENDING_OPTIONS & set(parser_options())
-    assert not landed, f"the parser now accepts {sorted(landed)}: remove them from PENDING_OPTIONS"
 
 
 def _without_code(text: str) -> list[str]:
