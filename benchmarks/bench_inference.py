@@ -35,7 +35,7 @@ from lars_service.larsnet.inference import InferenceUNet  # noqa: E402
 from lars_service.larsnet.transforms import fold, hann_window, istft, pad_length, stft, unfold  # noqa: E402
 from lars_service.larsnet.weights import load_unets  # noqa: E402
 from lars_service.allocator import keep_freed_memory  # noqa: E402
-from lars_service.runtime.mask_models import MaskModel, create_session, session_options  # noqa: E402
+from lars_service.runtime.onnx_masks import MaskModel, create_session, session_options  # noqa: E402
 from lars_service.runtime.onnx_graph import unet_onnx_bytes  # noqa: E402
 from lars_service.runtime.onnx_separator import OnnxSeparator  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402

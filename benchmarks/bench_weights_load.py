@@ -32,7 +32,7 @@ from lars_service.larsnet import STEMS  # noqa: E402
 from lars_service.larsnet.config import load_config  # noqa: E402
 from lars_service.larsnet.weights import load_unet, read_state_dict, safetensors_path  # noqa: E402
 from lars_service.models.convert import convert_models  # noqa: E402
-from lars_service.runtime.mask_models import create_session  # noqa: E402
+from lars_service.runtime.onnx_masks import create_session  # noqa: E402
 from lars_service.runtime.model_files import onnx_path, unet_model_bytes  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
 from timing import run_times  # noqa: E402

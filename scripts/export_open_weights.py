@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from lars_service.larsnet.compact_weights import DEFAULT_OPEN_WEIGHTS, OPEN_WEIGHTS_DIR
-from lars_service.training.train import export_checkpoint
+from lars_service.training.api import export_checkpoint
 
 
 def main() -> int:

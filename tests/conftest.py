@@ -8,7 +8,7 @@ import pytest
 from hypothesis import settings
 
 from lars_service import client
-from support import PACKAGE, REPO, SHARED
+from support import KITS, PACKAGE, REPO, SHARED
 
 # Hypothesis profiles, for the property tests that take their example counts from the profile (a test's own
 # @settings win over it): `ci` is derandomised and bounded (loaded when CI is set), `dev` the same count with
@@ -61,3 +61,19 @@ def scratch_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_search: 
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     monkeypatch.delenv("LARS_MODELS_DIR", raising=False)
     return clean_search
+
+
+@pytest.fixture(scope="module")
+def known_stems(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6 s synthetic clip from the shared kits: mixture.wav and references/<stem>.wav (32-bit float)."""
+    import soundfile
+
+    from lars_service.evaluation.benchset import build_benchmark_set
+
+    clip = build_benchmark_set(KITS, n_clips=1, seconds=6.0, seed=3)[0]
+    root = tmp_path_factory.mktemp("clip")
+    (root / "references").mkdir()
+    soundfile.write(root / "mixture.wav", clip.mixture.T, clip.sample_rate, subtype="FLOAT")
+    for stem, audio in clip.stems.items():
+        soundfile.write(root / "references" / f"{stem}.wav", audio.T, clip.sample_rate, subtype="FLOAT")
+    return root

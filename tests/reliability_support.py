@@ -20,7 +20,7 @@ import soundfile
 
 from support import CliResult
 
-from lars_service.__main__ import main
+from lars_service.cli import main
 
 OUTPUT_RATE = 44100
 PR_CAPBSET_DROP = 24

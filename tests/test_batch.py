@@ -19,7 +19,7 @@ import pytest
 import soundfile
 
 from batch_support import assert_ok_row, catalog, read_manifest
-from lars_service.batch.inputs import BatchInput, from_directory, from_list
+from lars_service.batch.selection import BatchInput, from_directory, from_list
 from lars_service.errors import InputError, InvalidOptionError
 from support import GOLDEN_MODELS, REPO, live_processes, run_cli, service_env
 
@@ -146,7 +146,7 @@ def test_inputs_from_a_list_are_refused_when_twice_or_colliding(tmp_path: Path) 
 
 
 def test_batch_help_imports_neither_torch_nor_ray() -> None:
-    code = ("import sys; from lars_service.__main__ import main; rc = main(['batch', '--help']); "
+    code = ("import sys; from lars_service.cli import main; rc = main(['batch', '--help']); "
             "print(sorted({'torch', 'ray'} & set(sys.modules)), rc)")
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
                                env={**os.environ, "PYTHONPATH": str(REPO / "src")})
@@ -275,7 +275,7 @@ def test_a_worker_limits_every_runtime_to_its_share(torch_first: bool) -> None:
     code = ("import sys\n" + ("import torch\n" if torch_first else "") +
             "from lars_service.batch.worker import limit_threads\n"
             "limit_threads(1)\n"
-            "from lars_service.runtime.mask_models import session_options\n"
+            "from lars_service.runtime.onnx_masks import session_options\n"
             "import torch\n"
             "print(session_options().intra_op_num_threads, torch.get_num_threads())\n")
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,

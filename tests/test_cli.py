@@ -26,7 +26,7 @@ def clip(tmp_path: Path) -> Path:
 
 
 def test_help_is_instant_and_imports_no_torch() -> None:
-    code = "import sys; from lars_service.__main__ import main; rc = main(['separate', '--help']); print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)"
+    code = "import sys; from lars_service.cli import main; rc = main(['separate', '--help']); print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)"
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
                                env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert "--wiener-exponent" in completed.stdout

@@ -7,21 +7,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from lars_service.evaluation.benchset import build_benchmark_set
 from lars_service.evaluation.metrics import evaluate
 from support import KITS, STEMS, run_cli
-
-
-@pytest.fixture(scope="module")
-def known_stems(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 6 s benchmark clip: mixture.wav and references/<stem>.wav."""
-    clip = build_benchmark_set(KITS, n_clips=1, seconds=6.0, seed=3)[0]
-    root = tmp_path_factory.mktemp("clip")
-    (root / "references").mkdir()
-    soundfile.write(root / "mixture.wav", clip.mixture.T, clip.sample_rate, subtype="FLOAT")
-    for stem, audio in clip.stems.items():
-        soundfile.write(root / "references" / f"{stem}.wav", audio.T, clip.sample_rate, subtype="FLOAT")
-    return root
 
 
 def test_evaluate_directories_scores_match_the_library(known_stems: Path, tmp_path: Path, data_home: Path) -> None:

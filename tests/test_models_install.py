@@ -18,7 +18,7 @@ from weights_server import ServedFiles, build_zip, checkpoint_files, serve
 from lars_service.errors import InstallSourceError, VerificationError
 from lars_service.models.catalog import ExpectedFile, sha256_file
 from lars_service.models.install import DOWNLOADS_DIR_NAME, install_models
-from lars_service.models.manifest import read_manifest
+from lars_service.models.install_record import read_manifest
 from lars_service.models.status import models_status
 
 

@@ -14,7 +14,7 @@ from lars_service.larsnet import CorruptCheckpointError, UnsafeCheckpointError, 
 from lars_service.larsnet.inference import InferenceUNet
 from lars_service.larsnet.transforms_numpy import N_FFT, hann_window, masked_inverse_stft, stft
 from lars_service.larsnet.weights import load_unet, read_state_dict
-from lars_service.runtime.mask_models import MaskModel, create_session, five_head_model, official_unet
+from lars_service.runtime.onnx_masks import MaskModel, create_session, five_head_model, official_unet
 from lars_service.runtime.model_files import onnx_path, source_stamp, write_unet_model
 from lars_service.runtime.onnx_graph import GRAPH_VERSION, interleave_weight, unet_onnx_bytes
 from lars_service.runtime.onnx_separator import OnnxSeparator

@@ -34,7 +34,7 @@ import soundfile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from lars_service.serve import MAX_LINE_BYTES, MAX_LINE_DEPTH
+from lars_service.server import MAX_LINE_BYTES, MAX_LINE_DEPTH
 from support import STEMS, drum_clip, service_env
 
 pytestmark = pytest.mark.fuzz

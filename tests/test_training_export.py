@@ -82,7 +82,7 @@ def test_onnx_export_computes_the_torch_masks(tmp_path: Path) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime is needed to run the shipped ONNX file")
 def test_shipped_onnx_file_computes_what_the_shipped_safetensors_do() -> None:
     from lars_service.larsnet.compact_weights import default_open_weights_dir
-    from lars_service.runtime.mask_models import five_head_model
+    from lars_service.runtime.onnx_masks import five_head_model
 
     directory = default_open_weights_dir()
     model = load_compact_model(read_compact_weights(directory, "torch"))

@@ -1,6 +1,6 @@
 """The service's Python API: one validated request in, one result document out.
 
-`__main__` is a thin shell over `separate`. Nothing here prints or configures logging; progress
+The command line (`cli/`) is a thin shell over `separate`. Nothing here prints or configures logging; progress
 flows through the callback. Callers that separate many files (batch, serve) pass one `ProcessorCache`
 to every call, so that each processor configuration is loaded once.
 """

@@ -4,7 +4,7 @@ Whatever instant a stop arrives (SIGINT, SIGTERM, a `serve` cancel request), a r
 states: no new files and a Cancelled document, or every requested stem in place and the success document.
 
 `Cancellation` records the request to stop. `api.separate` checks it at every progress point and just
-before its commit. `Cancellation.on_signal`, installed as the signal handler by `__main__`, also raises
+before its commit. `Cancellation.on_signal`, installed as the signal handler by `cli/main.py`, also raises
 at once, so that a signal stops even a step without progress points, except where raising would break
 the outcome: inside a `critical()` section (a temporary file created but not yet registered for clean-up;
 the final renames and the completion marker) the signal is only recorded and raised when the section

@@ -1,4 +1,4 @@
-"""Typed errors of the service. `__main__` alone turns them into the JSON error document.
+"""Typed errors of the service. `cli/main.py` alone turns them into the JSON error document.
 
 Every error has a stable `error` name (what the JSON's `error` field says), an exit code, a message that
 says what went wrong and how to fix it, and optional `details` for programs.

@@ -22,7 +22,7 @@ from ..cancellation import Cancellation
 from ..errors import InvalidOptionError, ProcessorUnavailableError, ServiceError
 from ..progress import ProgressCallback
 from ..request import SeparationRequest, build_request
-from .inputs import BatchInput, from_directory, from_list
+from .selection import BatchInput, from_directory, from_list
 from .manifest import DEFAULT_NAME, Manifest
 
 #: progress(**fields) -> progress(stage, done, total): the command's reporters (`CommandContext.progress`), the
@@ -91,7 +91,7 @@ def run_batch(batch: BatchRequest, progress: BatchProgress, cancellation: Cancel
     """Separate every input of `batch` on its engine; returns the batch document (see the module doc).
 
     Args:
-        cancellation: where SIGINT/SIGTERM are recorded (`Cancellation.on_signal`, installed by `__main__`);
+        cancellation: where SIGINT/SIGTERM are recorded (`Cancellation.on_signal`, installed by `cli/main.py`);
             polled between rows, never raised inside the scheduling loop.
 
     Raises:

@@ -17,7 +17,7 @@ from ..errors import as_service_error
 from ..request import SeparationRequest
 from .manifest import make_row
 
-#: what each runtime reads for its thread count: ONNX Runtime sessions (runtime/mask_models.py), torch and
+#: what each runtime reads for its thread count: ONNX Runtime sessions (runtime/onnx_masks.py), torch and
 #: the OpenMP/BLAS pools (when they start: set before the first import)
 THREAD_VARIABLES = ("LARS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 

@@ -50,6 +50,18 @@ def read_stem(path: Path) -> tuple[np.ndarray, int]:
     return audio.T, sample_rate
 
 
+def read_stems(files: dict[str, Path]) -> tuple[dict[str, np.ndarray], int]:
+    """({stem: (channels, samples) float32}, sample rate) of stem files that must share one rate."""
+    audio, rates = {}, set()
+    for stem, path in files.items():
+        audio[stem], rate = read_stem(path)
+        rates.add(rate)
+    if len(rates) > 1:
+        raise InputError(f"the stem files {', '.join(map(str, files.values()))} have different sample rates ({sorted(rates)}); "
+                         "write them at one rate")
+    return audio, rates.pop()
+
+
 def evaluate_directories(references_dir: Path, estimates_dir: Path) -> dict[str, Any]:
     """Per-stem and mean SDR / SI-SDR of the estimates against the references (stems present in both).
 
@@ -77,20 +89,64 @@ def evaluate_directories(references_dir: Path, estimates_dir: Path) -> dict[str,
         "references": {stem: str(references[stem]) for stem in stems},
         "estimates": {stem: str(estimates[stem]) for stem in stems},
         **scores,
-        "table": format_table({"estimates": scores}, "sdr") + "\n\n" + format_table({"estimates": scores}, "si_sdr"),
+        "methods": {"estimates": scores},
+        "table": _tables({"estimates": scores}),
     }
 
 
-def evaluate_mixture(references_dir: Path, request: SeparationRequest) -> dict[str, Any]:
-    """Separate the request's input (the mixture) with its processor into a temporary directory, then score it."""
+def evaluate_mixture(references_dir: Path, requests: list[SeparationRequest], oracle: bool = False) -> dict[str, Any]:
+    """Separate the mixture with each request's processor into a temporary directory and score each.
+
+    Args:
+        requests: one per processor, all on the same mixture (the first one's scores are the document's top level).
+        oracle: also score the ideal ratio mask (the bound for mixture-phase masking; needs torch and all five
+            reference stems), as the method "oracle".
+
+    Returns:
+        The first processor's document as `evaluate_directories` gives it plus `separation`; `methods`: every
+        scored method (processor name, `auto (<what ran>)`, or "oracle") -> {"stems", "mean"}; `separations`: processor -> what ran.
+    """
     from ..api import separate
 
     references = find_stem_files(references_dir)
-    if request.sample_rate != read_stem(next(iter(references.values())))[1]:
+    reference_audio, reference_rate = read_stems(references)
+    if requests[0].sample_rate != reference_rate:
         raise InvalidOptionError("--sample-rate must equal the references' sample rate")
-    with tempfile.TemporaryDirectory(prefix="lars-evaluate-") as scratch:
-        result = separate(replace(request, output_dir=Path(scratch), stems=tuple(stem for stem in STEMS if stem in references),
-                                  output_format="wav", bit_depth=32))
-        scores = evaluate_directories(references_dir, Path(scratch))
-    scores["estimates"] = {}
-    return {"separation": {key: result[key] for key in ("processor", "backend", "warnings", "processing_time")}, **scores}
+    methods, separations, first = {}, {}, None
+    for request in requests:
+        with tempfile.TemporaryDirectory(prefix="lars-evaluate-") as scratch:
+            result = separate(replace(request, output_dir=Path(scratch), stems=tuple(stem for stem in STEMS if stem in references),
+                                      output_format="wav", bit_depth=32))
+            scores = evaluate_directories(references_dir, Path(scratch))
+        label = f"auto ({result['processor']})" if request.processor == "auto" else request.processor
+        separations[label] = {key: result[key] for key in ("processor", "backend", "warnings", "processing_time")}
+        methods[label] = {"stems": scores["stems"], "mean": scores["mean"]}
+        first = first or scores
+    if oracle:
+        methods["oracle"] = _oracle_scores(reference_audio, reference_rate, requests[0].input_path)
+    return {**first, "estimates": {}, "separation": next(iter(separations.values())), "separations": separations,
+            "methods": methods, "table": _tables(methods)}
+
+
+def _oracle_scores(references: dict[str, np.ndarray], reference_rate: int, mixture_path: Path) -> dict[str, Any]:
+    """Scores of the ideal ratio mask computed from `references` ({stem: (channels, samples)}) on the mixture."""
+    missing = [stem for stem in STEMS if stem not in references]
+    if missing:
+        raise InvalidOptionError(f"--oracle needs every reference stem; {', '.join(missing)} missing. Leave out --oracle")
+    try:
+        from .baselines import ideal_ratio_mask
+    except ImportError as error:
+        raise InvalidOptionError("--oracle computes the ideal ratio mask with torch, which is not installed: "
+                                 "pip install 'lars-service[torch]', or leave out --oracle") from error
+    mixture, mixture_rate = read_stem(mixture_path)
+    if mixture_rate != reference_rate:
+        raise InvalidOptionError(f"--oracle masks the mixture with the references: {mixture_path} is at {mixture_rate} Hz; "
+                                 "resample it to the references' rate, or leave out --oracle")
+    length = min(mixture.shape[1], *(audio.shape[1] for audio in references.values()))
+    cut = {stem: audio[:, :length] for stem, audio in references.items()}
+    return evaluate(cut, ideal_ratio_mask(cut, mixture[:, :length]))
+
+
+def _tables(methods: dict[str, dict]) -> str:
+    """The SDR and SI-SDR tables of every scored method."""
+    return format_table(methods, "sdr") + "\n\n" + format_table(methods, "si_sdr")

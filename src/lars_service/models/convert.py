@@ -26,7 +26,7 @@ from lars_service.runtime.pth_reader import read_numpy_state_dict
 from ..errors import ModelsDirError, ProcessingError, VerificationError
 from . import ProgressCallback
 from .catalog import is_official, sha256_file
-from .manifest import current_record, empty_manifest, file_sha256, read_manifest, record_file, write_manifest
+from .install_record import current_record, empty_manifest, file_sha256, read_manifest, record_file, write_manifest
 
 
 

@@ -25,7 +25,7 @@ from . import ProgressCallback
 from .archive import copy_checkpoints, extract_checkpoints
 from .catalog import LICENSE, OFFICIAL_WEIGHTS, ExpectedFile, is_official, sha256_file
 from .download import download
-from .manifest import MANIFEST_NAME, empty_manifest, record_file, write_manifest
+from .install_record import MANIFEST_NAME, empty_manifest, record_file, write_manifest
 
 
 DOWNLOADS_DIR_NAME = ".lars-downloads"

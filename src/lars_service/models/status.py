@@ -12,7 +12,7 @@ from lars_service.runtime.model_files import model_file_status
 
 from ..models_dir import resolution_order, resolve_models_dir
 from .catalog import LICENSE, LICENSE_URL, OFFICIAL_WEIGHTS, ExpectedFile, is_official
-from .manifest import MANIFEST_NAME, current_record, file_sha256, read_manifest
+from .install_record import MANIFEST_NAME, current_record, file_sha256, read_manifest
 
 
 def models_status(models_dir: str | None = None, expected: dict[str, ExpectedFile] = OFFICIAL_WEIGHTS) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from lars_service.larsnet.config import load_config
 
 from ..audio import ModelInput
 from ..errors import ProcessorUnavailableError
-from ..models.manifest import current_record, read_manifest, unverified_files
+from ..models.install_record import current_record, read_manifest, unverified_files
 from ..request import SeparationRequest
 from ..runtime.choice import resolve_runtime
 from .base import ProgressCallback, Processor, StemChunks

@@ -27,7 +27,7 @@ class LarsNetOpenProcessor(Processor):
         try:
             weights = read_compact_weights(directory, runtime)
             if runtime == "onnx":
-                from ..runtime.mask_models import five_head_model
+                from ..runtime.onnx_masks import five_head_model
                 from ..runtime.onnx_separator import OnnxSeparator
 
                 self.separator = OnnxSeparator([five_head_model(weights.weights_path)], request.stems,

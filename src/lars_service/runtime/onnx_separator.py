@@ -2,7 +2,7 @@
 
 The same block streaming as the torch separator (`larsnet/streaming.py`: segment and padding rule,
 overlap-added inverse STFT), the same STFT in numpy.fft, the same alpha-Wiener gains
-(`larsnet/filtering.py`); the masks come from ORT sessions (`mask_models.py`): the official
+(`larsnet/filtering.py`); the masks come from ORT sessions (`onnx_masks.py`): the official
 U-Nets, one per stem, or one five-head model for all stems. The file's last segment, silent after its last
 frames, runs only as many frames as the U-Net needs for exact masks on those (`onnx_graph.EDGE_REACH_FRAMES`):
 the same masks, bit for bit, for less work (a 2 s clip in two thirds of the time).
@@ -22,7 +22,7 @@ from lars_service.larsnet.filtering import alpha_wiener_gains
 from lars_service.larsnet.streaming import Block, BlockPlan, ProgressCallback, stream_blocks
 from lars_service.larsnet.transforms_numpy import SEGMENT_FRAMES, fold, hann_window, masked_inverse_stft, stft, unfold
 
-from .mask_models import MaskModel, intra_op_threads, official_unets
+from .onnx_masks import MaskModel, intra_op_threads, official_unets
 
 #: read(start, stop) -> (channels, stop - start) float32 samples of the input, 0 <= start < stop <= length.
 SampleReader = Callable[[int, int], np.ndarray]

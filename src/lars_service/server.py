@@ -47,7 +47,7 @@ from .progress import ProgressCallback
 from .request import build_command
 
 if TYPE_CHECKING:
-    from .__main__ import CommandContext
+    from .cli.context import CommandContext
 
 #: Options that belong to the server, not to a request.
 SERVER_OPTIONS = ("help", "progress", "verbose")
