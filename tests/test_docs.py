@@ -172,3 +172,12 @@ def test_readme_test_command_is_what_ci_runs():
 def test_readme_has_the_setup_and_separate_command():
     blocks = _code_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     assert any(SEPARATE_COMMAND in (line.strip() for line in block) for block in blocks)
+
+
+def test_serve_help_states_the_line_limits_the_server_enforces():
+    from lars_service.server import MAX_LINE_BYTES, MAX_LINE_DEPTH
+
+    serve = next(action for action in build_parser()._subparsers._group_actions[0].choices.items() if action[0] == "serve")[1]
+    description = " ".join(serve.description.split())
+    assert f"at most {MAX_LINE_BYTES} bytes" in description and f"at most {MAX_LINE_DEPTH} arrays or objects deep" in description
+    assert f"{MAX_LINE_BYTES:,} bytes" in CLI_DOC.with_name("batch.md").read_text(encoding="utf-8")

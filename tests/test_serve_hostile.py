@@ -347,9 +347,10 @@ def test_when_stdin_fails_queued_requests_get_the_error_and_the_exit_is_non_zero
             break
     os.close(controller)
     stdout, _ = server.communicate(timeout=ANSWER_TIMEOUT * 2)
-    first, second = [json.loads(line) for line in stdout.splitlines()[:2]]
+    first, second, last = [json.loads(line) for line in stdout.splitlines()]  # every stdout line one JSON document
 
     assert server.returncode == 1
+    assert last["error"] == "ProcessingError" and "id" not in last  # the server's own end, after the answers
     assert first["id"] == 1 and "error" not in first
     assert second["id"] == 2 and second["error"] == "ProcessingError"
     assert "input failed" in second["message"] and "start a new server" in second["message"]

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None, *, keep_signal_handlers: bool = Fals
             context = CommandContext(args.progress, time.perf_counter(), cancellation, answers)
             document, exit_code = _run_handler(args, context)
         if document is not None:
-            _emit(document)
+            _emit(document, one_line=getattr(args, "answers_in_lines", False))
     return exit_code
 
 
@@ -78,8 +78,9 @@ def _run_handler(args: argparse.Namespace, context: CommandContext) -> tuple[dic
     return document, exit_code(document) if document is not None else 0
 
 
-def _emit(document: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+def _emit(document: dict[str, Any], one_line: bool = False) -> None:
+    """The command's document on stdout: indented for people, or one line after a command's answer lines (serve)."""
+    sys.stdout.write(json.dumps(document, indent=None if one_line else 2) + "\n")
     sys.stdout.flush()
 
 

@@ -17,13 +17,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         '{"id": 1, "input": "take.wav", "output_dir": "stems", "stems": ["kick", "snare"]}. Each is answered by one '
         "JSON line on stdout: the separate document plus the id. Requests run one at a time in order; processors "
         'and weights load once per configuration and stay loaded. {"cancel": ID} stops a request (its partial '
-        "outputs removed, a Cancelled answer). Progress events go to stderr tagged with the id.",
+        "outputs removed, a Cancelled answer). Progress events go to stderr tagged with the id. Limits per line: at most "
+        "1048576 bytes (1 MiB) before its newline, and JSON nested at most 32 arrays or objects deep; stdin is read as "
+        "bytes, so a line that is not UTF-8 is an error. Past a limit the line is answered with an error that names the "
+        "limit (an over-long line's rest is skipped, never held in memory) and serving goes on.",
         epilog="End of input: the queued requests are finished, then the server exits 0. SIGTERM or SIGINT: the "
         "running request is cancelled at its next block, every request is answered (Cancelled when not run), exit 0. "
-        "A line that is not JSON, or a request with an unknown field, is answered with an error line; serving goes on.",
+        "A line that cannot be used (not UTF-8, not JSON, over a limit, no usable id, an unknown field or a bad value) is "
+        "answered with an error line; serving goes on. If stdin cannot be read or stdout written, every queued request "
+        "is answered with that error and the server exits 1.",
     )
     add_common(serve, default_progress="json")
-    serve.set_defaults(handler=handle, stops_at_safe_points=True)
+    serve.set_defaults(handler=handle, stops_at_safe_points=True, answers_in_lines=True)
 
 
 def request_parser() -> argparse.ArgumentParser:
