@@ -8,7 +8,7 @@ PYTHON=${PYTHON:-python3}
 # Drum kits and FluidSynth for the synthetic training data (lars_service.synthesis): Debian packages,
 # installed when missing and apt is usable (as root). Without them everything else works, and the tests
 # that need them skip with the reason.
-SYNTH_DEBS="fluid-soundfont-gm exadrums hydrogen-drumkits hydrogen-data libfluidsynth3 fluidsynth"
+SYNTH_DEBS="fluid-soundfont-gm musescore-general-soundfont-lossless exadrums hydrogen-drumkits hydrogen-data libfluidsynth3 fluidsynth"
 missing_debs=""
 if command -v dpkg-query >/dev/null 2>&1; then
   for deb in $SYNTH_DEBS; do

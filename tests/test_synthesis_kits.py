@@ -13,7 +13,7 @@ from lars_service.synthesis.kits import SAMPLE_RATE, load_exadrums_kit, load_fol
 from lars_service.synthesis.soundfont import load_soundfont_kits
 from lars_service.synthesis.stem_map import ARTICULATIONS
 from support import KITS
-from synthesis_support import DEV_KIT, needs_dev_kit, needs_exadrums, needs_fluidr3, needs_hydrogen
+from synthesis_support import DEV_KIT, needs_dev_kit, needs_exadrums, needs_fluidr3, needs_hydrogen, needs_musescore_general
 
 
 def _assert_well_formed(kit):
@@ -34,7 +34,7 @@ def test_allowed_sources_are_exactly_the_rows_of_the_shared_table():
     ours = {source.kit_id.split(":", 1)[1] for source in sources.SOURCES if source.kind == "hydrogen"}
     assert ours == hydrogen_named
     assert {source.kind for source in sources.SOURCES if source.kind != "hydrogen"} == {"folder", "soundfont", "exadrums"}
-    assert len(rows) == 10
+    assert len(rows) == 11
     for source in sources.SOURCES:
         assert source.permissive == bool(re.match(r"(CC0|CC-BY-\d|MIT|BSD)", source.license)), source
 
@@ -130,6 +130,19 @@ def test_fluidr3_drum_preset_rendered_note_by_note_at_several_velocities():
     assert levels[0] < levels[1] < levels[2]  # louder with velocity
     assert kick[2].audio.shape[1] < 5 * SAMPLE_RATE  # rendered until silent, not to the cap
     assert {layers[0].articulation for layers in kit.pieces("toms").values()} == {"high", "mid", "low", "floor"}
+
+
+@needs_musescore_general
+def test_musescore_general_gives_one_marching_kit_of_its_new_samples_only():
+    """Its drum kits repeat FluidR3's samples; only the marching presets are taken, each preset one stem's piece."""
+    (kit,) = load_soundfont_kits(sources.MUSESCORE_GENERAL_SF2)
+    _assert_well_formed(kit)
+    assert kit.name == "musescore-general:Marching" and kit.license == "MIT" and kit.permissive
+    assert "CC0" in kit.attribution and "MIT" in kit.license_evidence
+    assert {stem for stem, samples in kit.samples.items() if samples} == {"kick", "snare", "toms", "cymbals"}
+    assert {piece.split(" key ")[0] for stem in ("kick", "snare", "toms", "cymbals") for piece in kit.pieces(stem)} == {
+        "Marching Bass", "Marching Snare", "Marching Tenor", "Marching Cymbals"}
+    assert len(kit.pieces("cymbals")) >= 10 and len(kit.pieces("toms")) >= 10  # the thin classes gain real material
 
 
 def test_load_kits_explains_unknown_selections_and_paths(tmp_path):

@@ -176,7 +176,11 @@ def _debian_license(package: str) -> str:
         return value or " ".join(continuation[:3])
 
     licences = [text_of(index) for index, line in enumerate(lines) if line.startswith("License:")]
-    return f"{path}: License: " + "; ".join(dict.fromkeys(licences)) if licences else ""
+    if licences:
+        return f"{path}: License: " + "; ".join(dict.fromkeys(licences))
+    # a free-form file (MuseScore General's): the lines that name a licence in brackets, e.g. "samples (CC0) by ..."
+    stated = [line.strip() for line in lines if re.search(r"\((?:MIT|CC0|CC-BY|BSD|PD)\b[^)]*\)", line)]
+    return f"{path}: " + "; ".join(stated) if stated else ""
 
 
 def _kit(name: str, source: Source | None, evidence: str, attribution: str, path: Path,

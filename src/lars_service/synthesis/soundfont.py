@@ -3,6 +3,10 @@
 Reverb and chorus are off, so every note is dry. Keys map to stems by `stem_map.GM_DRUM_KEYS`; each
 key is rendered at `VELOCITIES`, giving velocity layers. Renders identical across presets (FluidR3's
 acoustic presets share their hi-hat and cymbal samples) are stored once.
+
+A source listed in `PRESETS_AS_PIECES` gives one kit of just those presets, each preset one piece of
+the kit whatever key plays it: MuseScore General's drum kits are FluidR3's samples again (in mono), so
+only its marching presets (MuseScore Drumline drums, VCSL crash cymbals) are new material.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import numpy as np
 from lars_service.errors import KitError
 
 from .kits import SAMPLE_RATE, Kit, Sample, _by_stem, _debian_license, cached, trim_tail
-from .sources import SOURCES_BY_ID
+from .sources import SOURCES
 from .stem_map import GM_DRUM_KEYS
 
 DRUM_BANK = 128
@@ -26,6 +30,11 @@ HOLD_SECONDS = 1.0
 MAX_SECONDS = 5.0
 SILENCE = 1e-4  # peak of a block counted as silent
 SYNTH_GAIN = 0.3
+#: kit_id -> (the one kit's name, {preset name: (stem, articulation) of every key it sounds})
+PRESETS_AS_PIECES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "musescore-general": ("Marching", {"Marching Snare": ("snare", "snare"), "Marching Bass": ("kick", "kick"),
+                                       "Marching Tenor": ("toms", "mid"), "Marching Cymbals": ("cymbals", "crash")}),
+}
 
 
 def _write_float(synth: object, frames: int) -> np.ndarray:
@@ -105,26 +114,39 @@ def _render_all(fluidsynth: object, path: Path, presets: tuple[str, ...] | None)
         font = synth.sfload(str(path))
         if font < 0:
             raise KitError(f"FluidSynth cannot load {path}: not a SoundFont 2 file.", path=str(path))
-        source = SOURCES_BY_ID["fluidr3"] if path.resolve() == SOURCES_BY_ID["fluidr3"].location.resolve() else None
-        evidence = _debian_license(source.debian_package) if source else ""
+        source = next((candidate for candidate in SOURCES if candidate.kind == "soundfont"
+                       and path.resolve() == candidate.location.resolve()), None)
         renders: dict[bytes, np.ndarray] = {}
-        kits = []
-        for program in range(128):
-            preset = synth.sfpreset_name(font, DRUM_BANK, program)
-            if not preset or (presets is not None and preset not in presets):
-                continue
-            synth.program_select(DRUM_CHANNEL, font, DRUM_BANK, program)
+
+        def kit(name: str, samples: list[tuple[str, Sample]]) -> Kit:
+            return Kit(f"{source.kit_id if source else 'soundfont:' + path.stem}:{name}", source.kit_id if source else "user",
+                       source.license if source else "unknown", _debian_license(source.debian_package) if source else "",
+                       source.attribution if source else "", bool(source and source.permissive), str(path),
+                       _share_identical(_by_stem(samples), renders), ())
+
+        names = {program: synth.sfpreset_name(font, DRUM_BANK, program) for program in range(128)}
+        if source is not None and source.kit_id in PRESETS_AS_PIECES:
+            kit_name, pieces = PRESETS_AS_PIECES[source.kit_id]
             samples = []
-            for key, (stem, articulation) in GM_DRUM_KEYS.items():
-                for velocity in VELOCITIES:
-                    audio = _render_note(synth, key, velocity)
-                    if np.abs(audio).max() > 1e-4:
-                        samples.append((stem, Sample(audio, velocity / 127.0, articulation, f"key {key}")))
-            prefix = "fluidr3" if source else f"soundfont:{path.stem}"
-            kit = Kit(f"{prefix}:{preset}", source.kit_id if source else "user", source.license if source else "unknown",
-                      evidence, source.attribution if source else "", bool(source and source.permissive), str(path),
-                      _share_identical(_by_stem(samples), renders), ())
-            kits.append(kit)
-        return kits
+            for program, preset in names.items():
+                if preset in pieces:
+                    stem, articulation = pieces[preset]
+                    keys = {key: (stem, articulation) for key in range(128)}
+                    samples += _render_preset(synth, font, program, keys, f"{preset} key")
+            return [kit(kit_name, samples)]
+        return [kit(preset, _render_preset(synth, font, program, GM_DRUM_KEYS, "key"))
+                for program, preset in names.items() if preset and (presets is None or preset in presets)]
     finally:
         synth.delete()
+
+
+def _render_preset(synth: object, font: int, program: int, keys: dict[int, tuple[str, str]], piece: str) -> list[tuple[str, Sample]]:
+    """(stem, sample) of every key of `keys` (key -> (stem, articulation)) that sounds in the preset, at each velocity."""
+    synth.program_select(DRUM_CHANNEL, font, DRUM_BANK, program)  # type: ignore[attr-defined]
+    samples = []
+    for key, (stem, articulation) in keys.items():
+        for velocity in VELOCITIES:
+            audio = _render_note(synth, key, velocity)
+            if np.abs(audio).max() > 1e-4:
+                samples.append((stem, Sample(audio, velocity / 127.0, articulation, f"{piece} {key}")))
+    return samples

@@ -21,6 +21,9 @@ from pathlib import Path
 
 HYDROGEN_DRUMKITS = Path("/usr/share/hydrogen/data/drumkits")
 FLUIDR3_SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+MUSESCORE_GENERAL_SF2 = Path("/usr/share/sounds/sf2/MuseScore_General_Full.sf2")
+#: kit_id -> its SoundFont file
+SOUNDFONT_FILES = {"fluidr3": FLUIDR3_SF2, "musescore-general": MUSESCORE_GENERAL_SF2}
 EXADRUMS_DIR = Path("/usr/share/exadrums")
 
 
@@ -37,7 +40,8 @@ class Source:
     """One allowed source of drum samples.
 
     Attributes:
-        kit_id: the name selections use ("shared-dev", "fluidr3", "exadrums-default", "hydrogen:<folder>").
+        kit_id: the name selections use ("shared-dev", "fluidr3", "musescore-general", "exadrums-default",
+            "hydrogen:<folder>").
         kind: "folder", "soundfont", "exadrums" or "hydrogen" (which loader reads it).
         license: SPDX-style licence identifier.
         attribution: author and origin, as to be credited.
@@ -60,7 +64,7 @@ class Source:
         if self.kind == "folder":
             return shared_kits_dir() / "dev"
         if self.kind == "soundfont":
-            return FLUIDR3_SF2
+            return SOUNDFONT_FILES[self.kit_id]
         if self.kind == "exadrums":
             return EXADRUMS_DIR / "Default.xml"
         return HYDROGEN_DRUMKITS / self.kit_id.split(":", 1)[1]
@@ -75,6 +79,10 @@ SOURCES: tuple[Source, ...] = (
            True, "", False),
     Source("fluidr3", "soundfont", "MIT", "FluidR3 GM SoundFont by Frank Wen (Debian fluid-soundfont-gm)", True,
            "fluid-soundfont-gm", True),
+    Source("musescore-general", "soundfont", "MIT", "MuseScore General SoundFont by S. Christian Collins (MIT), its marching "
+           "drums from MuseScore Drumline by S. Christian Collins & Amir Oosman (CC0) and open crashes from the Versilian "
+           "Community Sample Library by Sam Gossner (CC0) (Debian musescore-general-soundfont-lossless)", True,
+           "musescore-general-soundfont-lossless", True),
     Source("exadrums-default", "exadrums", "BSD-3-Clause", "eXaDrums Default kit, samples recorded by Phill Mason; "
            "eXaDrums by Jeremy Oden", True, "exadrums", True),
     _hydrogen("Audiophob", "CC0-1.0", "Audiophob (soundcloud.com/audiophobdubstep), freesound.org samples", True, False),
