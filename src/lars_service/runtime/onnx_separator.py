@@ -190,16 +190,18 @@ class OnnxSeparator:
         side_by_side = self.models_at_once > 1  # then every (model, segment) pair is a task for the worker threads
         jobs = [(model, part) for model in self.mask_models for part in self._calls(model, len(segments), last_valid, side_by_side)]
 
-        def run(job: tuple[MaskModel, tuple[slice, int]]) -> tuple[slice, dict[str, np.ndarray]]:
+        def run(job: tuple[MaskModel, tuple[slice, int]]) -> None:
+            """One model call, its masks written into `masks` at once (each job has its own region of it): a
+            model's output is dropped as soon as it is placed, not held until the jobs before it are done."""
             model, (part, input_frames) = job
-            return part, model.masks(segments[part, ..., :input_frames])
-
-        for part, model_masks in (self.pool.map if side_by_side else map)(run, jobs):
             first = part.start * self.segment_frames
-            for stem, stem_masks in model_masks.items():
+            for stem, stem_masks in model.masks(segments[part, ..., :input_frames]).items():
                 if stem in self.model_stems:
                     joined = unfold(stem_masks, frames - first)  # (2, F, frames of these segments)
                     masks[self.model_stems.index(stem), :, : stem_masks.shape[2], first : first + joined.shape[2]] = joined
+
+        for _ in (self.pool.map if side_by_side else map)(run, jobs):
+            pass
         if self.wiener_exponent is None:
             return masks
         gains = alpha_wiener_gains(masks * magnitude, self.wiener_exponent)
