@@ -357,16 +357,16 @@ def section_startup(models: Path) -> None:
         clip = Path(scratch) / "clip_5s.wav"
         soundfile.write(clip, drum_audio(5.0).T, 44100)
         for runtime, stems in itertools.product(("onnx", "torch"), ("kick", ",".join(STEMS))):
-            document, wall, _ = run_cli_measured(
+            document, wall, peak = run_cli_measured(
                 ["separate", "-i", str(clip), "-o", str(Path(scratch) / "out"), "--processor", "larsnet", "--models-dir", str(models),
                  "--stems", stems, "--runtime", runtime, "--device", "cpu"]
             )
             timings = document["timings"]
             interpreter = wall - timings["imports"] - timings["load"] - timings["compute"]
             rows.append([runtime, stems, f"{wall:.2f}", f"{interpreter:.2f}", f"{timings['imports']:.2f}", f"{timings['load']:.2f}",
-                         f"{timings['compute']:.2f}"])
+                         f"{timings['compute']:.2f}", f"{peak:.0f}"])
     table(f"Startup: `python -m lars_service` start to JSON for a 5 s clip (CPU), weights from {models}",
-          ["runtime", "stems", "total s", "interpreter + CLI s", "imports s", "weights s", "compute s"], rows)
+          ["runtime", "stems", "total s", "interpreter + CLI s", "imports s", "weights s", "compute s", "peak RSS MB"], rows)
 
 
 def main() -> None:
