@@ -1,13 +1,26 @@
-"""LarsNet inference benchmark: exactness, speed against the published method, per-runtime U-Net speed, precision,
-memory, startup. Both runtimes: ONNX Runtime + numpy (the CPU default) and torch.
+"""LarsNet inference benchmark: exactness, speed and memory against the published method, per-runtime U-Net speed,
+precision, memory over long inputs, startup. Both runtimes: ONNX Runtime + numpy (the CPU default) and torch.
 
 Prints tables; run from the repository root:
 
     .venv/bin/python benchmarks/bench_inference.py                      # all sections but the 60-minute run
+    .venv/bin/python benchmarks/bench_inference.py --sections speed --rounds 5     # the speed table alone
     .venv/bin/python benchmarks/bench_inference.py --sections memory --long
-    .venv/bin/python benchmarks/bench_inference.py --sections paired --rounds 5 --repeats 1   # ratios, round by round
 
 The golden fixture checkpoints stand in for the official weights: same architecture and cost.
+
+The speed section runs every row in a fresh process per round (`--run-variant`), rows one after another in
+each round, and times load + inference of 60 s of drums; each row shows the peak RSS of its own process
+(`getrusage(RUSAGE_SELF).ru_maxrss` at its end: the OS's count, not Python objects).
+
+What the published-method row is: the published inference as LARSNET_SPEC.md describes it, rebuilt without
+its source: the reference U-Net modules (`larsnet.unet.UNet`, NCHW, batch norms as modules, eval mode), one
+STFT of the whole file, all its 512-frame segments stacked into ONE batch that each U-Net runs at once, plain
+masks, one inverse STFT per stem; torch's defaults (its default thread count, no channels-last, no folded
+norms, glibc's default allocator); a fresh process per round, timed from loading the weights to the last stem.
+What it is not: the published code itself. Its weights are read by this project's weights-only loader into
+modules built on the meta device (the published code random-initialises each U-Net, then loads the whole
+checkpoint with `torch.load`: a slower load), and it has none of the published script's file reading or writing.
 """
 from __future__ import annotations
 
@@ -16,6 +29,7 @@ import itertools
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +49,7 @@ from lars_service.larsnet.inference import InferenceUNet  # noqa: E402
 from lars_service.larsnet.transforms import fold, hann_window, istft, pad_length, stft, unfold  # noqa: E402
 from lars_service.larsnet.weights import load_unets  # noqa: E402
 from lars_service.allocator import keep_freed_memory  # noqa: E402
-from lars_service.runtime.onnx_masks import MaskModel, create_session, session_options  # noqa: E402
+from lars_service.runtime.onnx_masks import create_session, session_options  # noqa: E402
 from lars_service.runtime.onnx_graph import unet_onnx_bytes  # noqa: E402
 from lars_service.runtime.onnx_separator import OnnxSeparator  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
@@ -44,17 +58,8 @@ from timing import run_times  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
-PUBLISHED_SECONDS_60S = 10.5  # LARSNET_SPEC.md: the published implementation, five U-Nets, 60 s, this machine type
 RUNTIMES = {"onnx": OnnxSeparator.from_models_dir, "torch": Separator}
 REPEATS = 3  # timed runs per measurement; --repeats
-
-
-def onnx_unets(models: Path, subpixel: bool = True, threads: int = 1) -> list[MaskModel]:
-    """The five official U-Nets as ORT sessions of `threads` threads (1: as the default separator runs them side
-    by side); `subpixel=False` keeps ConvTranspose in the decoder (the lever off)."""
-    config = load_config()
-    return [MaskModel(create_session(unet_onnx_bytes(read_numpy_state_dict(weights_file(models, stem, config)), subpixel=subpixel),
-                                     threads), (stem,), config.bins[stem], five_heads=False) for stem in STEMS]
 
 
 def table(title: str, header: list[str], rows: list[list[object]]) -> None:
@@ -76,16 +81,18 @@ def drum_audio(seconds: float) -> np.ndarray:
     return np.concatenate([loop * gain for gain in gains])[: int(seconds * 44100)].T.astype(np.float32)
 
 
-def published_separate(unets: dict, audio: np.ndarray) -> dict[str, np.ndarray]:
-    """The published method: one STFT, every segment of the file folded into one batch, plain masks."""
-    waveform = torch.from_numpy(audio)
+def published_separate(unets: dict, audio: np.ndarray, device: str = "cpu") -> dict[str, np.ndarray]:
+    """The published method: one STFT of the whole file, every 512-frame segment of it stacked into one batch that
+    each U-Net runs at once (LARSNET_SPEC.md), plain masks, one inverse STFT per stem."""
+    waveform = torch.from_numpy(audio).to(device)
     samples = waveform.shape[-1]
-    window = hann_window()
+    window = hann_window(device)
     spectrum = stft(torch.nn.functional.pad(waveform, (0, pad_length(samples))), window)
     magnitude, frames = spectrum.abs(), spectrum.shape[-1]
     segments = fold(magnitude)
     with torch.inference_mode():
-        return {stem: istft(spectrum * unfold(unet(segments), frames), window, samples).numpy() for stem, unet in unets.items()}
+        return {stem: istft(spectrum * unfold(unet(segments), frames), window, samples).cpu().numpy()
+                for stem, unet in unets.items()}
 
 
 def unet_flops(bins: int = 2048, frames: int = 512) -> float:
@@ -172,109 +179,85 @@ def section_exactness(models: Path) -> None:
           ["runtime", "mode", "max error / max(1,|ref|)", "tolerance", "within"], rows)
 
 
-def time_variant(variant: str, models: Path, audio: np.ndarray, device: str = "cpu") -> float:
-    """Best seconds of `variant` ("ours" or "published") separating `audio` into five stems."""
-    if variant == "published":
-        unets = load_unets(models, STEMS, load_config())
-        return best_time(lambda: published_separate(unets, audio), repeats=1)
-    separator = Separator(models, STEMS, device=device)
-    return best_time(lambda: separator.separate(audio), device)
+def run_published(models: Path, device: str, seconds: float) -> dict[str, float]:
+    """Load the published method's U-Nets and separate `seconds` of drums once, in this process.
+
+    Returns:
+        {"load": s, "compute": s, "peak_mb": this process's peak RSS as the OS counts it}.
+    """
+    audio = drum_audio(seconds)
+    started = time.perf_counter()
+    unets = {stem: unet.to(device) for stem, unet in load_unets(models, STEMS, load_config()).items()}
+    loaded = time.perf_counter()
+    published_separate(unets, audio, device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return {"load": loaded - started, "compute": time.perf_counter() - loaded,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def time_in_fresh_process(variant: str, models: Path) -> float:
-    """`time_variant` over 60 s in a new process that leaves glibc's allocator at its defaults."""
-    command = [sys.executable, __file__, "--time-variant", variant, "--default-allocator", "--models-dir", str(models),
-               "--repeats", str(REPEATS)]
-    return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+def published_in_fresh_process(models: Path, device: str, seconds: float) -> dict[str, float]:
+    """`run_published` in a new Python process that leaves glibc's allocator and torch's threads at their defaults."""
+    command = [sys.executable, __file__, "--run-published", "--default-allocator", "--models-dir", str(models),
+               "--device", device, "--seconds", str(seconds)]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
 
 
-def section_speed(models: Path, device: str, levers: bool = True) -> None:
-    """The published method against ours on both runtimes; `levers` adds the torch path's lever-off rows."""
-    audio = drum_audio(60.0)
-    config = load_config()
-    frames = (audio.shape[1] + pad_length(audio.shape[1])) // 1024 + 1
+def ours_in_fresh_process(runtime: str, models: Path, device: str, clip: Path, output: Path) -> dict[str, float]:
+    """One `lars-service separate --processor larsnet --runtime RUNTIME` of `clip`: its own timings (load: weights
+    to ready model; compute: reading, separating and writing the stems) and its process's peak RSS."""
+    document, _, peak = run_cli_measured(["separate", "-i", str(clip), "-o", str(output), "--processor", "larsnet",
+                                          "--runtime", runtime, "--device", device, "--models-dir", str(models)])
+    return {"load": document["timings"]["load"], "compute": document["timings"]["compute"], "peak_mb": peak}
+
+
+def section_speed(models: Path, device: str, rounds: int, seconds: float = 60.0) -> None:
+    """The published method and ours on each runtime, every row a fresh process per round, timed from loading the
+    weights to the last stem; rows one after another within a round, and a ratio is the median over rounds of
+    the two rows' times in the same round, which holds up on a host whose speed drifts (30-60% within an hour
+    here). Ours run as the real CLI (input and output files included); the published row has no file work."""
+    frames = (int(seconds * 44100) + pad_length(int(seconds * 44100))) // 1024 + 1
     segments = -(-frames // 512)
     flops = unet_flops() * 5 * segments
     peak = section_machine(device)
+    with tempfile.TemporaryDirectory() as scratch:
+        installed = Path(scratch) / "models"  # the weights with the model files `models install` writes beside them
+        shutil.copytree(models, installed, copy_function=shutil.copyfile)
+        for folder in (installed, *installed.rglob("*")):  # writable, whatever the source's mode (read-only fixtures)
+            if folder.is_dir():
+                folder.chmod(0o755)
+        run_cli_measured(["models", "convert", "--models-dir", str(installed)])
+        # row -> (runtime, models directory)
+        ours = {"onnx": ("onnx", models), "onnx-installed": ("onnx", installed), "torch": ("torch", models)}
+        if device != "cpu":
+            ours = {"torch": ("torch", models)}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in ("published", *ours)}
+        clip = Path(scratch) / "drums.wav"
+        soundfile.write(clip, drum_audio(seconds).T, 44100, subtype="FLOAT")
+        for _ in range(rounds):
+            results["published"].append(published_in_fresh_process(models, device, seconds))
+            for name, (runtime, directory) in ours.items():
+                results[name].append(ours_in_fresh_process(runtime, directory, device, clip, Path(scratch) / "out"))
+    labels = {"published": "published method (see the module docstring): whole-file batch, reference U-Nets, torch defaults",
+              "onnx": "**ours, `--runtime onnx` (the CPU default), U-Net graphs built from the weights at load**",
+              "onnx-installed": "**ours, `--runtime onnx`, with the model files `models install` writes (`models convert`)**",
+              "torch": "ours, `--runtime torch`"}
+    published = np.array([result["load"] + result["compute"] for result in results["published"]])
     rows = []
-    published: list[float] = []  # the published method as it runs, this run (CPU): what "2x" is measured against
-
-    def row(name: str, seconds: float) -> None:
-        same_run = f"{published[0] / seconds:.2f}x" if published else "-"
-        rows.append([name, f"{seconds:.2f}", f"{60 / seconds:.1f}x", same_run, f"{PUBLISHED_SECONDS_60S / seconds:.1f}x",
-                     f"{flops / seconds / 1e9:.0f}", f"{100 * flops / seconds / 1e9 / peak:.0f}%"])
-
-    if device == "cpu":
-        published.append(time_in_fresh_process("published", models))
-        row("published method as it runs (whole-file batch, reference U-Net, glibc's default allocator)", published[0])
-        row("published method given our allocator setting (freed memory kept for reuse)", time_variant("published", models, audio))
-    if device == "cpu":
-        ours = OnnxSeparator.from_models_dir(models, STEMS)
-        row("**ours, onnx runtime (the CPU default): ORT, sub-pixel decoder, numpy STFT**", best_time(lambda: ours.separate(audio)))
-        ours.mask_models = onnx_unets(models, subpixel=False)
-        row("  onnx lever off: ORT's ConvTranspose in the decoder", best_time(lambda: ours.separate(audio)))
-        one_at_a_time = OnnxSeparator(onnx_unets(models, threads=torch.get_num_threads()), STEMS)
-        row("  onnx lever off: U-Nets one after another, each on all threads, one segment per block",
-            best_time(lambda: one_at_a_time.separate(audio)))
-    separator = Separator(models, STEMS, device=device)
-    row("ours, torch runtime: streamed, inference U-Net, channels-last", best_time(lambda: separator.separate(audio), device))
-    if device == "cpu" and levers:
-        row("  lever off: glibc's default allocator (freed blocks unmapped, faulted in again)", time_in_fresh_process("ours", models))
-        fast_unets = separator.mask_model.unets
-        separator.mask_model.unets = {stem: InferenceUNet(unet, channels_last=False).eval() for stem, unet in load_unets(models, STEMS, config).items()}
-        row("  lever off: NCHW instead of channels-last", best_time(lambda: separator.separate(audio), device))
-        separator.mask_model.unets = load_unets(models, STEMS, config)
-        row("  lever off: reference U-Net module (no folded norms, NCHW)", best_time(lambda: separator.separate(audio), device))
-        separator.mask_model.unets = fast_unets
-        for segments_per_block in (2, 6):
-            separator.block_frames = 512 * segments_per_block
-            row(f"  {segments_per_block} segments per block instead of 1", best_time(lambda: separator.separate(audio), device))
-        separator.block_frames = 512
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        row("  1 thread instead of 2", best_time(lambda: separator.separate(audio), device, repeats=1))
-        torch.set_num_threads(threads)
-    elif device != "cpu":
-        for precision in ("fp16", "bf16"):
-            fast = Separator(models, STEMS, device=device, precision=precision, segments_per_block=8)
-            row(f"ours {precision} on {device}", best_time(lambda: fast.separate(audio), device))
+    for name, runs in results.items():
+        total = np.array([result["load"] + result["compute"] for result in runs])
+        compute = float(np.median([result["compute"] for result in runs]))
+        rows.append([labels[name], f"{np.median(total):.2f}", f"{np.median([result['load'] for result in runs]):.2f}",
+                     f"{compute:.2f}", f"{np.median(published / total):.2f}x",
+                     f"{max(result['peak_mb'] for result in runs):.0f}", f"{seconds / compute:.1f}x",
+                     f"{flops / compute / 1e9:.0f}", f"{100 * flops / compute / 1e9 / peak:.0f}%"])
     table(
-        f"Speed: five U-Nets over 60 s of stereo audio on {device} ({segments} segments, {flops / 1e9:.0f} GFLOP; "
-        f"at the machine's fp32 peak of {peak:.0f} GFLOP/s the floor is {flops / 1e9 / peak:.2f} s; "
-        f"4x the published 10.5 s needs {flops / 1e9 / (PUBLISHED_SECONDS_60S / 4):.0f} GFLOP/s)",
-        ["variant", "seconds", "real time", "vs published as it runs, this run", "vs published 10.5 s (spec)", "GFLOP/s",
-         "of fp32 peak"], rows,
+        f"Speed and memory: five U-Nets over {seconds:.0f} s of stereo drums on {device}, every row a fresh process "
+        f"per round, medians of {rounds} rounds ({segments} segments, {flops / 1e9:.0f} GFLOP; at the machine's fp32 "
+        f"peak of {peak:.0f} GFLOP/s the floor is {flops / 1e9 / peak:.2f} s)",
+        ["variant", "load + compute s", "load s", "compute s", "vs published (same round)", "peak RSS MB",
+         "real time (compute)", "GFLOP/s (compute)", "of fp32 peak"], rows,
     )
-
-
-def section_paired(models: Path, rounds: int) -> None:
-    """The published method as it runs (a fresh process) and ours on both runtimes, one after another in each of
-    `rounds` rounds: the median of the rounds' ratios holds up on a host whose speed drifts between the rows
-    of one table (it drifted 30-60% within an hour here)."""
-    audio = drum_audio(60.0)
-    onnx = OnnxSeparator.from_models_dir(models, STEMS)
-    separator = Separator(models, STEMS)
-
-    def seconds(function) -> float:
-        started = time.perf_counter()
-        with torch.inference_mode():
-            function()
-        return time.perf_counter() - started
-
-    seconds(lambda: onnx.separate(audio))  # warm-up
-    seconds(lambda: separator.separate(audio))
-    rounds_seen = []
-    for _ in range(rounds):
-        published = time_in_fresh_process("published", models)
-        rounds_seen.append((published, seconds(lambda: onnx.separate(audio)), seconds(lambda: separator.separate(audio))))
-    rows = [[str(index + 1), f"{published:.2f}", f"{ours_onnx:.2f}", f"{published / ours_onnx:.2f}x", f"{ours_torch:.2f}",
-             f"{published / ours_torch:.2f}x"] for index, (published, ours_onnx, ours_torch) in enumerate(rounds_seen)]
-    ratios = np.array([(published / ours_onnx, published / ours_torch) for published, ours_onnx, ours_torch in rounds_seen])
-    rows.append(["**median of the rounds' ratios**", "", "", f"**{np.median(ratios[:, 0]):.2f}x**", "",
-                 f"**{np.median(ratios[:, 1]):.2f}x**"])
-    table("Paired rounds: five U-Nets over 60 s, the published method as it runs (fresh process, one timed run "
-          "after a warm-up) then ours, once each per round", ["round", "published s", "onnx s", "onnx vs published",
-                                                             "torch s", "torch vs published"], rows)
 
 
 def section_runtimes(models: Path) -> None:
@@ -386,16 +369,16 @@ def section_startup(models: Path) -> None:
         clip = Path(scratch) / "clip_5s.wav"
         soundfile.write(clip, drum_audio(5.0).T, 44100)
         for runtime, stems in itertools.product(("onnx", "torch"), ("kick", ",".join(STEMS))):
-            document, wall, _ = run_cli_measured(
+            document, wall, peak = run_cli_measured(
                 ["separate", "-i", str(clip), "-o", str(Path(scratch) / "out"), "--processor", "larsnet", "--models-dir", str(models),
                  "--stems", stems, "--runtime", runtime, "--device", "cpu"]
             )
             timings = document["timings"]
             interpreter = wall - timings["imports"] - timings["load"] - timings["compute"]
             rows.append([runtime, stems, f"{wall:.2f}", f"{interpreter:.2f}", f"{timings['imports']:.2f}", f"{timings['load']:.2f}",
-                         f"{timings['compute']:.2f}"])
+                         f"{timings['compute']:.2f}", f"{peak:.0f}"])
     table(f"Startup: `python -m lars_service` start to JSON for a 5 s clip (CPU), weights from {models}",
-          ["runtime", "stems", "total s", "interpreter + CLI s", "imports s", "weights s", "compute s"], rows)
+          ["runtime", "stems", "total s", "interpreter + CLI s", "imports s", "weights s", "compute s", "peak RSS MB"], rows)
 
 
 def main() -> None:
@@ -406,16 +389,17 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--long", action="store_true", help="also run a 60-minute input in the memory section")
     parser.add_argument("--repeats", type=int, default=REPEATS, help="timed runs per measurement, the best counts (default 3)")
-    parser.add_argument("--no-levers", action="store_true", help="speed section without the torch path's lever-off rows")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of the paired section (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="fresh-process rounds of the speed section (default 3)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="input length of the speed section (default 60)")
     parser.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator at its defaults")
-    parser.add_argument("--time-variant", choices=("ours", "published"), help="only print the seconds of one variant over 60 s")
+    parser.add_argument("--run-published", action="store_true", help="only load and run the published method once, "
+                        "in this process, and print what it measured as JSON")
     args = parser.parse_args()
     REPEATS = args.repeats
     if not args.default_allocator:
         keep_freed_memory()  # as the lars-service process does
-    if args.time_variant:
-        print(time_variant(args.time_variant, args.models_dir, drum_audio(60.0), args.device))
+    if args.run_published:
+        print(json.dumps(run_published(args.models_dir, args.device, args.seconds)))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
@@ -423,9 +407,7 @@ def main() -> None:
     if "exactness" in sections:
         section_exactness(args.models_dir)
     if "speed" in sections:
-        section_speed(args.models_dir, args.device, levers=not args.no_levers)
-    if "paired" in sections:
-        section_paired(args.models_dir, args.rounds)
+        section_speed(args.models_dir, args.device, args.rounds, args.seconds)
     if "runtimes" in sections:
         section_runtimes(args.models_dir)
     if "precision" in sections:

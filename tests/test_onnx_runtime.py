@@ -14,7 +14,7 @@ from lars_service.larsnet import CorruptCheckpointError, UnsafeCheckpointError, 
 from lars_service.larsnet.inference import InferenceUNet
 from lars_service.larsnet.transforms_numpy import N_FFT, hann_window, masked_inverse_stft, stft
 from lars_service.larsnet.weights import load_unet, read_state_dict
-from lars_service.runtime.onnx_masks import MaskModel, create_session, five_head_model, official_unet
+from lars_service.runtime.onnx_masks import MaskModel, create_session, five_head_model, official_unet, official_unets
 from lars_service.runtime.model_files import onnx_path, source_stamp, write_unet_model
 from lars_service.runtime.onnx_graph import GRAPH_VERSION, interleave_weight, unet_onnx_bytes
 from lars_service.runtime.onnx_separator import OnnxSeparator
@@ -165,15 +165,16 @@ def test_threaded_inverse_stft_is_the_same_bit_for_bit_and_inverts_the_stft() ->
 
 
 def test_u_nets_side_by_side_give_what_one_after_another_give() -> None:
-    """The default official separator runs (U-Net, segment) pairs on two one-thread sessions at once, two segments
-    per block; over 30 s of real drums (three segments: a full block, then a half one) it gives what five
-    two-thread sessions run one after another give."""
+    """(U-Net, segment) pairs run on two one-thread sessions at once, two segments per block (`models_at_once`),
+    give over 30 s of real drums (three segments: a full block, then a half one) what the default official
+    separator gives: five two-thread sessions one after another, one segment per block."""
     drums, rate = soundfile.read(str(LOOP), dtype="float32", always_2d=True)
     audio = np.tile(drums.T, (1, -(-30 * rate // drums.shape[0])))[:, : 30 * rate]
-    side_by_side = OnnxSeparator.from_models_dir(GOLDEN_MODELS, STEMS, threads=2)
-    assert side_by_side.models_at_once == 2 and side_by_side.block_frames == 1024
     config = load_config()
-    one_after_another = OnnxSeparator([official_unet(GOLDEN_MODELS, stem, config, threads=2) for stem in STEMS], STEMS)
+    side_by_side = OnnxSeparator(official_unets(GOLDEN_MODELS, STEMS, config, threads=1), STEMS, segments_per_block=2,
+                                 threads=2, models_at_once=2)
+    one_after_another = OnnxSeparator.from_models_dir(GOLDEN_MODELS, STEMS, threads=2)
+    assert one_after_another.models_at_once == 1 and one_after_another.block_frames == 512
     expected = one_after_another.separate(audio)
     for stem, samples in side_by_side.separate(audio).items():
         np.testing.assert_allclose(samples, expected[stem], atol=2e-5, rtol=0)

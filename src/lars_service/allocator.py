@@ -14,11 +14,24 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from typing import Any
 
 # mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 NEVER_TRIM = 2**31 - 1  # mallopt takes an int
+
+
+def _glibc(name: str, argtypes: tuple) -> Any:
+    """The glibc function `name` with its int result, or None where there is none (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes, function.restype = argtypes, ctypes.c_int
+    return function
 
 
 def keep_freed_memory() -> bool:
@@ -28,11 +41,18 @@ def keep_freed_memory() -> bool:
         True when applied; False where there is no glibc mallopt (macOS, Windows, musl), which
         changes nothing.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, NEVER_TRIM) == 1
+    mallopt = _glibc("mallopt", (ctypes.c_int, ctypes.c_int))
+    return mallopt is not None and mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, NEVER_TRIM) == 1
+
+
+def release_freed_memory() -> bool:
+    """Give the pages of freed heap memory back to the kernel now (glibc `malloc_trim(0)`), once.
+
+    For after a one-off burst of temporaries that later work does not reuse as they are: building five U-Net
+    sessions leaves 290 MB of them. It changes no setting, so library code may call it.
+
+    Returns:
+        True when glibc released memory; False where nothing was released or there is no glibc.
+    """
+    malloc_trim = _glibc("malloc_trim", (ctypes.c_size_t,))
+    return malloc_trim is not None and malloc_trim(0) == 1

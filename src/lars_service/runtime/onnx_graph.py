@@ -72,24 +72,32 @@ def interleave_weight(scale: np.ndarray) -> np.ndarray:
 
 
 class _GraphBuilder:
-    """Collects nodes and initializers; every tensor gets a fresh name."""
+    """Builds the model's graph in place (`model.graph`); every tensor gets a fresh name.
+
+    Nodes and initializers go straight into the one ModelProto that is serialised: building a graph and then
+    a model from it (`helper.make_graph`, `helper.make_model`) copies every weight twice more: building one
+    U-Net (49 MB of initializers) peaked 250 MB above its state dict that way, 183 MB this way.
+    """
 
     def __init__(self) -> None:
-        from onnx import helper, numpy_helper
+        from onnx import ModelProto, helper, numpy_helper
 
         self.helper, self.numpy_helper = helper, numpy_helper
-        self.nodes: list = []
-        self.initializers: list = []
+        self.model = ModelProto()
         self.count = 0
 
     def constant(self, name: str, array: np.ndarray) -> str:
-        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name))
+        tensor = self.model.graph.initializer.add()
+        tensor.name = name
+        tensor.data_type = self.helper.np_dtype_to_tensor_dtype(np.dtype(np.float32))
+        tensor.dims.extend(np.shape(array))
+        tensor.raw_data = np.ascontiguousarray(array, dtype="<f4").tobytes()
         return name
 
-    def node(self, op: str, inputs: list[str], **attributes: object) -> str:
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attributes: object) -> str:
         self.count += 1
-        output = f"{op.lower()}_{self.count}"
-        self.nodes.append(self.helper.make_node(op, inputs, [output], name=output, **attributes))
+        output = output or f"{op.lower()}_{self.count}"
+        self.model.graph.node.append(self.helper.make_node(op, inputs, [output], name=output, **attributes))
         return output
 
     def affine(self, features: str, scale: np.ndarray, shift: np.ndarray, name: str) -> str:
@@ -161,13 +169,13 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bo
                         kernel_shape=[4, 4], dilations=[2, 2], pads=[3, 3, 3, 3])
     # sigmoid(x) = 1 / (1 + exp(-x)), exact in float32 where ORT's Sigmoid flushes to 0
     denominator = graph.node("Add", [graph.node("Exp", [graph.node("Neg", [logits])]), graph.constant("one", np.ones(1))])
-    graph.nodes.append(helper.make_node("Reciprocal", [denominator], [OUTPUT_NAME], name=OUTPUT_NAME))
-    inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", ENCODER_CHANNELS[0], bins, "frames"])]
-    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", ENCODER_CHANNELS[0], bins, "frames"])]
-    model = helper.make_model(
-        helper.make_graph(graph.nodes, f"larsnet_unet_{stem or 'stem'}", inputs, outputs, graph.initializers),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name="lars-service",
-    )
+    graph.node("Reciprocal", [denominator], OUTPUT_NAME)
+    model = graph.model
+    model.graph.name = f"larsnet_unet_{stem or 'stem'}"
+    model.graph.input.append(helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", ENCODER_CHANNELS[0], bins, "frames"]))
+    model.graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", ENCODER_CHANNELS[0], bins, "frames"]))
+    model.opset_import.append(helper.make_opsetid("", OPSET))
+    model.producer_name = "lars-service"
     model.ir_version = IR_VERSION
     helper.set_model_props(model, {"family": FAMILY, "stems": stem, "bins": str(bins), **(metadata or {})})
     return model.SerializeToString()

@@ -81,10 +81,11 @@ class OnnxSeparator:
     ) -> OnnxSeparator:
         """The official U-Nets from `<models_dir>/<stem>/pretrained_<stem>_unet.{safetensors,pth}`.
 
-        With several U-Nets and several threads, each session gets one thread and the separator runs as many
-        (U-Net, segment) pairs at once, two segments per block so that the five U-Nets' ten tasks share two
-        threads evenly (one 512-frame segment more in memory): five U-Nets over 60 s in 7.36 s against 9.39 s
-        one after another on two threads each (`benchmarks/bench_inference.py --sections speed`, same run).
+        The U-Nets run one after another, each on all the threads, one segment per block: one run's activations
+        in memory at a time. Running them side by side on one-thread sessions, two segments per block
+        (`models_at_once=2`), held 200 MB more at the peak and was no faster in paired runs alternating in one
+        process on a shared two-core host (five U-Nets over 30 s, medians of 4 rounds: 6.89 s against 6.00 s,
+        6.98 against 6.08 CPU seconds).
 
         Raises:
             WeightsMissingError: naming every absent file; the checkpoint errors of `mask_models.official_unet`.
@@ -97,12 +98,9 @@ class OnnxSeparator:
         frames_per_segment = {config.segment_frames[stem] for stem in needed}
         if len(frames_per_segment) != 1:
             raise ValueError("all U-Nets must use the same segment length T")
-        workers = intra_op_threads(threads)
-        side_by_side = workers if len(needed) > 1 and workers > 1 else 1
-        unets = official_unets(Path(models_dir), needed, config, 1 if side_by_side > 1 else threads)
+        unets = official_unets(Path(models_dir), needed, config, threads)
         return cls(unets, stems, wiener_exponent=wiener_exponent, segment_frames=frames_per_segment.pop(),
-                   segments_per_block=2 if side_by_side > 1 else 1, sample_rate=config.sample_rate, threads=threads,
-                   models_at_once=side_by_side)
+                   sample_rate=config.sample_rate, threads=threads)
 
     def separate(self, waveform: np.ndarray, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
         """Separate a waveform held in memory.
@@ -190,16 +188,18 @@ class OnnxSeparator:
         side_by_side = self.models_at_once > 1  # then every (model, segment) pair is a task for the worker threads
         jobs = [(model, part) for model in self.mask_models for part in self._calls(model, len(segments), last_valid, side_by_side)]
 
-        def run(job: tuple[MaskModel, tuple[slice, int]]) -> tuple[slice, dict[str, np.ndarray]]:
+        def run(job: tuple[MaskModel, tuple[slice, int]]) -> None:
+            """One model call, its masks written into `masks` at once (each job has its own region of it): a
+            model's output is dropped as soon as it is placed, not held until the jobs before it are done."""
             model, (part, input_frames) = job
-            return part, model.masks(segments[part, ..., :input_frames])
-
-        for part, model_masks in (self.pool.map if side_by_side else map)(run, jobs):
             first = part.start * self.segment_frames
-            for stem, stem_masks in model_masks.items():
+            for stem, stem_masks in model.masks(segments[part, ..., :input_frames]).items():
                 if stem in self.model_stems:
                     joined = unfold(stem_masks, frames - first)  # (2, F, frames of these segments)
                     masks[self.model_stems.index(stem), :, : stem_masks.shape[2], first : first + joined.shape[2]] = joined
+
+        for _ in (self.pool.map if side_by_side else map)(run, jobs):
+            pass
         if self.wiener_exponent is None:
             return masks
         gains = alpha_wiener_gains(masks * magnitude, self.wiener_exponent)
