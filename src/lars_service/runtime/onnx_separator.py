@@ -39,7 +39,7 @@ class OnnxSeparator:
         segment_frames: T, STFT frames per segment (512).
         segments_per_block: 512-frame segments per block; memory grows with it.
         threads: the separator's worker threads, for the inverse STFT and, with `models_at_once`, the mask
-            models (default: `mask_models.intra_op_threads`).
+            models (default: `onnx_masks.intra_op_threads`).
         models_at_once: 1 runs the mask models one after another, each on its session's own threads; N > 1
             runs up to N (model, segment) pairs at once on the worker threads, for sessions of one thread each
             (several U-Nets: no convolution is then split between threads; see `from_models_dir`).
@@ -88,7 +88,7 @@ class OnnxSeparator:
         6.98 against 6.08 CPU seconds).
 
         Raises:
-            WeightsMissingError: naming every absent file; the checkpoint errors of `mask_models.official_unet`.
+            WeightsMissingError: naming every absent file; the checkpoint errors of `onnx_masks.official_unet`.
         """
         config = config or load_config()
         _, needed = select_stems(stems, wiener_exponent)
