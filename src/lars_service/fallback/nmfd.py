@@ -25,6 +25,7 @@ from lars_service.fallback.nmf_numpy import (
 )
 from lars_service.fallback.spectral import istft, stft
 from lars_service.larsnet import STEMS
+from lars_service.runtime.blas import single_threaded_blas
 
 ProgressCallback = Callable[[str, int, int], None]
 """progress(stage, done, total), e.g. ("separate", 3, 20) after the third of twenty blocks."""
@@ -86,9 +87,9 @@ def _separate_block(block: np.ndarray, sample_rate: int, settings: NmfdSettings)
         template_frames,
         settings.band_weight_exponent,
     )
-    templates, activations, gains = factorise(
-        band_magnitude, templates, settings.iterations, settings.template_update_start
-    )
+    with single_threaded_blas():
+        templates, activations, gains = factorise(band_magnitude, templates, settings.iterations,
+                                                  settings.template_update_start)
     component_stems = [prior.stem for prior in settings.priors]
     band_masks = torch.from_numpy(ratio_masks(class_models(templates, activations, gains, component_stems), settings.mask_power))
     bin_bands = torch.from_numpy(bands)
