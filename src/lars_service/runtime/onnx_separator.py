@@ -106,11 +106,13 @@ class OnnxSeparator:
                    segments_per_block=2 if side_by_side > 1 else 1, sample_rate=config.sample_rate, threads=threads,
                    models_at_once=side_by_side)
 
-    def separate(self, waveform: np.ndarray, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+    def separate(self, waveform: np.ndarray, progress: ProgressCallback | None = None,
+                 refine: MaskRefiner | None = None) -> dict[str, np.ndarray]:
         """Separate a waveform held in memory.
 
         Args:
             waveform: (channels, samples) float at `sample_rate`, channels 1 or 2.
+            refine: see `stream`.
 
         Returns:
             stems: {stem: (channels, samples) float32}.
@@ -118,7 +120,7 @@ class OnnxSeparator:
         audio = np.ascontiguousarray(waveform, dtype=np.float32)
         channels, samples = audio.shape
         outputs = {stem: np.empty((channels, samples), dtype=np.float32) for stem in self.stems}
-        for start, chunk in self.stream(lambda first, last: audio[:, first:last], samples, channels, progress):
+        for start, chunk in self.stream(lambda first, last: audio[:, first:last], samples, channels, progress, refine):
             for stem, samples_out in chunk.items():
                 outputs[stem][:, start : start + samples_out.shape[1]] = samples_out
         return outputs
