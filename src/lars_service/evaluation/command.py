@@ -1,4 +1,5 @@
-"""`lars-service evaluate`: score stem files against reference stems, or run a processor on a mixture first."""
+"""`lars-service evaluate`: score stem files against reference stems, or run a processor on a mixture first (then
+beside the oracle's ideal ratio masks)."""
 from __future__ import annotations
 
 import tempfile
@@ -13,9 +14,11 @@ from lars_service.larsnet import STEMS
 
 from ..errors import InputError, InvalidOptionError
 from ..request import SeparationRequest
+from ..runtime.choice import installed
 from .metrics import evaluate, format_table
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+ORACLE = "ideal ratio mask (oracle)"
 
 
 def find_stem_files(directory: Path) -> dict[str, Path]:
@@ -82,7 +85,8 @@ def evaluate_directories(references_dir: Path, estimates_dir: Path) -> dict[str,
 
 
 def evaluate_mixture(references_dir: Path, request: SeparationRequest) -> dict[str, Any]:
-    """Separate the request's input (the mixture) with its processor into a temporary directory, then score it."""
+    """Separate the request's input (the mixture) with its processor into a temporary directory, then score it
+    beside the oracle (`oracle_scores`), both in the table."""
     from ..api import separate
 
     references = find_stem_files(references_dir)
@@ -93,4 +97,24 @@ def evaluate_mixture(references_dir: Path, request: SeparationRequest) -> dict[s
                                   output_format="wav", bit_depth=32))
         scores = evaluate_directories(references_dir, Path(scratch))
     scores["estimates"] = {}
-    return {"separation": {key: result[key] for key in ("processor", "backend", "warnings", "processing_time")}, **scores}
+    oracle = oracle_scores(references, request.input_path)
+    rows = {result["processor"]: scores, **({ORACLE: oracle} if oracle else {})}
+    scores["table"] = "\n\n".join(format_table(rows, metric) for metric in ("sdr", "si_sdr"))
+    return {"separation": {key: result[key] for key in ("processor", "backend", "warnings", "processing_time")},
+            "oracle": oracle, **scores}
+
+
+def oracle_scores(references: dict[str, Path], mixture_path: Path) -> dict[str, Any] | None:
+    """Scores of the ideal ratio masks (`baselines.ideal_ratio_mask`: per bin, n_fft 4096, hop 1024), the bound for
+    any processor that masks the mixture; None where they cannot be computed: references for fewer than all five
+    stems, a mixture at another rate, length or channel count than theirs, or no torch (the masks' STFT needs it)."""
+    if set(references) != set(STEMS) or not installed("torch"):
+        return None
+    mixture, rate = read_stem(mixture_path)
+    true_stems = {stem: read_stem(path) for stem, path in references.items()}
+    if any(audio.shape != mixture.shape or stem_rate != rate for audio, stem_rate in true_stems.values()):
+        return None
+    from .baselines import ideal_ratio_mask
+
+    audio = {stem: stem_audio for stem, (stem_audio, _) in true_stems.items()}
+    return evaluate(audio, ideal_ratio_mask(audio, mixture))
