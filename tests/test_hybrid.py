@@ -32,7 +32,7 @@ from support import STEMS, drum_clip, run_cli
 from test_reliability_signals import finish, start_service, wait_for_first_block
 from test_torch_free import BLOCK_TORCH
 
-#: more than one of the network's 512-frame blocks (11.9 s), so the factorisation's context crosses a block edge
+#: more than one of the network's 512-frame blocks (11.9 s): two blocks, two rounds of factorisations
 CLIP_SECONDS = 14.0
 HELDOUT_KIT = "hydrogen:Millo_MultiLayered2"
 #: the benchmark's seed for held-out clips (benchmarks/bench_open_weights.py)

@@ -1,7 +1,7 @@
 """NMFD that starts from a network's stems and adapts to the recording: the hybrid's refinement of the
 network's masks, in numpy (no torch).
 
-Per block of STFT frames (the network's blocks, one input's blocks in order):
+Per block of STFT frames (the network's blocks):
 1. the network's estimate of each stem (its mask times the mixture magnitude, pooled into log bands) is
    factorised on its own by that stem's components, templates starting from the drum priors: templates
    that sound like this recording's pieces, activations where the network hears them;
@@ -13,8 +13,10 @@ Per block of STFT frames (the network's blocks, one input's blocks in order):
 Measured against the network alone and against NMFD from the priors (`benchmarks/bench_open_weights.py
 --sections quality`) and tuned on kits that are not held out (`AdaptationSettings`).
 
-A hit that rings across a block edge: each block's factorisation also sees the previous block's last
-template_frames - 1 frames (pooled magnitudes, carried from block to block), and their masks are dropped.
+Blocks are factorised independently, so memory is one block's whatever the input's length. Carrying state from
+block to block gained nothing measurable (mean SDR on 8 held-out clips of 30 s, three blocks each: 5.24 dB
+independent, 5.24 with the previous block's last template_frames - 1 frames as context, 5.22 with the templates
+warm-started from the previous block).
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ class AdaptationSettings:
 
 
 class InformedNmfd:
-    """Refines a network's five masks block after block of one input; a new instance for every input.
+    """Refines a network's five masks, block by block.
 
     Args:
         sample_rate: of the audio, Hz.
@@ -90,8 +92,6 @@ class InformedNmfd:
         self.members = [[index for index, prior in enumerate(DRUM_PRIORS) if prior.stem == stem] for stem in STEMS]
         self.stem_templates = [templates[:, members] for members in self.members]
         self.component_stems = [stem for stem, members in zip(STEMS, self.members) for _ in members]
-        #: the previous block's last frames, pooled: mixture (channels, bands, frames), stems (5, channels, bands, frames)
-        self.context: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, masks: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
         """The refined masks of the next block.
@@ -106,16 +106,9 @@ class InformedNmfd:
         exponent = self.settings.band_weight_exponent
         mixture = pool_bands(magnitude, self.bands, exponent)  # (channels, bands, frames)
         stems = np.stack([pool_bands(mask * magnitude, self.bands, exponent) for mask in masks])
-        carried = 0
-        if self.context is not None:
-            carried = self.context[0].shape[-1]
-            mixture = np.concatenate([self.context[0], mixture], axis=-1)
-            stems = np.concatenate([self.context[1], stems], axis=-1)
-        keep = min(self.template_frames - 1, mixture.shape[-1])
-        self.context = (mixture[..., mixture.shape[-1] - keep:], stems[..., stems.shape[-1] - keep:])
         scale = np.float32(1.0 / (float(mixture.mean()) + TINY))  # the factorisation wants the mixture at mean 1
         with single_threaded_blas():
-            band_masks = self._factorise(mixture * scale, stems * scale)[..., carried:]  # (5, channels, bands, frames)
+            band_masks = self._factorise(mixture * scale, stems * scale)  # (5, channels, bands, frames)
         return band_masks[:, :, self.bands]
 
     def _factorise(self, mixture: np.ndarray, stems: np.ndarray) -> np.ndarray:
