@@ -73,7 +73,7 @@ from pathlib import Path
 info = json.loads(Path(sys.argv[1]).read_text())
 status = json.loads(Path(sys.argv[2]).read_text())
 assert "error" not in status and status["models_dir"]["path"] == info["models_dir"]["path"], status
-assert info["version"] and {p["name"] for p in info["processors"]} == {"larsnet", "larsnet-open", "demucs-filter", "placeholder"}, info
+assert info["version"] and {p["name"] for p in info["processors"]} == {"larsnet", "larsnet-hybrid", "larsnet-open", "demucs-filter", "placeholder"}, info
 assert info["devices"] == ["cpu"] and info["runtime"] == "onnx" and not info["runtimes"]["torch"]["installed"], info
 for name in sys.argv[3:]:
     result = json.loads(Path(name).read_text())

@@ -6,6 +6,7 @@ Prints tables; run from the repository root:
     .venv/bin/python benchmarks/bench_inference.py                      # all sections but the 60-minute run
     .venv/bin/python benchmarks/bench_inference.py --sections speed --rounds 5     # the speed table alone
     .venv/bin/python benchmarks/bench_inference.py --sections memory --long
+    .venv/bin/python benchmarks/bench_inference.py --sections processors --rounds 5   # larsnet-hybrid's cost
 
 The golden fixture checkpoints stand in for the official weights: same architecture and cost.
 
@@ -363,6 +364,45 @@ def section_memory(models: Path, long_run: bool) -> None:
     table("Memory: peak resident set of the whole `separate` process (fp32, CPU)", ["input", "work", "peak RSS MB", "wall s", "real time"], rows)
 
 
+def section_processors(models: Path, rounds: int) -> None:
+    """The default processors over 60 s of drums, each run a fresh `separate` process, in `rounds` rounds one after
+    another: compute seconds (the document's `timings.compute`) and peak RSS of each run, and the median of the
+    rounds' ratios (robust to a host whose speed drifts); then 10 minutes, once each, for peak memory."""
+    processors = {"larsnet-open": [], "larsnet-hybrid": [], "larsnet (five U-Nets)": []}
+    arguments = {"larsnet-open": ["--processor", "larsnet-open", "--runtime", "onnx"],
+                 "larsnet-hybrid": ["--processor", "larsnet-hybrid"],
+                 "larsnet (five U-Nets)": ["--processor", "larsnet", "--runtime", "onnx", "--models-dir", str(models)]}
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        def run(name: str, path: Path) -> tuple[float, float]:
+            document, _, peak = run_cli_measured(["separate", "-i", str(path), "-o", str(Path(scratch) / "out"),
+                                                  *arguments[name]])
+            return document["timings"]["compute"], peak
+
+        clip = Path(scratch) / "drums_60s.wav"
+        soundfile.write(clip, drum_audio(60.0).T, 44100, subtype="FLOAT")
+        for round_number in range(1, rounds + 1):
+            for name, seen in processors.items():
+                seen.append(run(name, clip))
+                rows.append([str(round_number), name, f"{seen[-1][0]:.2f}", f"{seen[-1][1]:.0f}", ""])
+            hybrid = processors["larsnet-hybrid"][-1][0]
+            rows[-2][4] = f"{hybrid / processors['larsnet-open'][-1][0]:.2f}x larsnet-open"
+            rows[-1][4] = f"hybrid is {hybrid / processors['larsnet (five U-Nets)'][-1][0]:.2f}x this"
+        open_ratio = np.median([hybrid[0] / alone[0] for hybrid, alone in zip(processors["larsnet-hybrid"], processors["larsnet-open"])])
+        unet_ratio = np.median([hybrid[0] / unets[0] for hybrid, unets in
+                                zip(processors["larsnet-hybrid"], processors["larsnet (five U-Nets)"])])
+        rows.append(["**median**", "larsnet-hybrid", "", "", f"**{open_ratio:.2f}x larsnet-open, {unet_ratio:.2f}x five U-Nets**"])
+        table(f"Processors over 60 s of drums, a fresh process per run, {rounds} rounds (CPU, load average "
+              f"{os.getloadavg()[0]:.1f} at the end)", ["round", "processor", "compute s", "peak RSS MB", "ratio"], rows)
+        long_clip = Path(scratch) / "drums_600s.wav"
+        with soundfile.SoundFile(long_clip, "w", 44100, 2, subtype="PCM_16") as output:
+            for _ in range(10):
+                output.write(drum_audio(60.0).T)
+        rows = [[name, f"{seconds:.1f}", f"{peak:.0f}"] for name in ("larsnet-open", "larsnet-hybrid")
+                for seconds, peak in [run(name, long_clip)]]
+        table("Processors over 600 s of drums: peak memory", ["processor", "compute s", "peak RSS MB"], rows)
+
+
 def section_startup(models: Path) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -416,6 +456,8 @@ def main() -> None:
         section_memory(args.models_dir, args.long)
     if "startup" in sections:
         section_startup(args.models_dir)
+    if "processors" in sections:
+        section_processors(args.models_dir, args.rounds)
 
 
 if __name__ == "__main__":

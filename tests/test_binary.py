@@ -121,10 +121,11 @@ def test_weights_installed_by_the_binary_then_a_subset_without_wiener_filter_fla
 
 
 def test_all_stems_without_official_weights_run_the_bundled_open_weights_flac_48k(binary: Path, clip: Path, tmp_path: Path) -> None:
-    """Without the official weights the torch-free binary runs its bundled open weights on ONNX Runtime, says why."""
+    """Without the official weights the torch-free binary runs its bundled open weights on ONNX Runtime, refined by the
+    numpy factorisation (larsnet-hybrid), and says why."""
     result = client.separate_drum_stems(clip, tmp_path / "out", output_format="flac", sample_rate=48000,
                                         wiener_filter=True, models_dir=tmp_path / "no-weights", binary=binary)
-    assert (result.processor, result.wiener_filter, result.document["runtime"]) == ("larsnet-open", True, "onnx")
+    assert (result.processor, result.wiener_filter, result.document["runtime"]) == ("larsnet-hybrid", True, "onnx")
     weights = result.document["weights"]
     assert (weights["name"], weights["license"], weights["official"]) == ("lars-open", "CC-BY-4.0", False)
     assert any(warning.startswith("larsnet passed over") for warning in result.warnings)

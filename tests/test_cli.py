@@ -39,7 +39,7 @@ def test_without_weights_auto_falls_back_and_says_why(clip: Path, tmp_path: Path
     result = run_cli("separate", "--input", str(clip), "--output-dir", str(tmp_path / "out"), "--models-dir", str(empty), data_home=data_home)
     assert result.returncode == 0, result.stdout
     document = result.document
-    assert document["processor"] == "larsnet-open", "without the official weights auto runs our open weights"
+    assert document["processor"] == "larsnet-hybrid", "without the official weights auto runs our open weights, refined"
     assert document["weights"]["name"] == "lars-open" and document["weights"]["official"] is False
     assert any(
         warning.startswith("larsnet passed over: LarsNet weights missing:") and str(empty / "kick" / "pretrained_kick_unet.pth") in warning
@@ -157,7 +157,7 @@ def test_info_reports_processors_devices_and_weights(data_home: Path) -> None:
     result = run_cli("info", "--models-dir", str(GOLDEN_MODELS), data_home=data_home)
     assert result.returncode == 0
     document = result.document
-    assert [processor["name"] for processor in document["processors"]] == ["larsnet", "larsnet-open", "demucs-filter", "placeholder"]
+    assert [processor["name"] for processor in document["processors"]] == ["larsnet", "larsnet-hybrid", "larsnet-open", "demucs-filter", "placeholder"]
     assert all(processor["usable"] for processor in document["processors"])
     assert "cpu" in document["devices"]
     assert document["models_dir"] == {"path": str(GOLDEN_MODELS.resolve()), "source": "--models-dir"}

@@ -206,6 +206,6 @@ def test_real_service_through_the_repository_fallback(scratch_repo: Path, tmp_pa
         client.separate_drum_stems(tmp_path / "missing.wav", tmp_path / "out")
     assert raised.value.error_type == "InvalidInput" and raised.value.exit_code == 2
     info = client.service_info(models_dir=tmp_path / "no-models")
-    assert [processor["name"] for processor in info["processors"]] == ["larsnet", "larsnet-open", "demucs-filter", "placeholder"]
+    assert [processor["name"] for processor in info["processors"]] == ["larsnet", "larsnet-hybrid", "larsnet-open", "demucs-filter", "placeholder"]
     assert info["models_dir"]["source"] == "--models-dir"
     assert list(info["weights"]) == list(STEMS)

@@ -30,9 +30,12 @@ def test_evaluate_directories_scores_match_the_library(known_stems: Path, tmp_pa
 
 def test_evaluate_mixture_runs_the_fallback_and_beats_a_fifth(known_stems: Path, data_home: Path) -> None:
     result = run_cli("evaluate", "--references", str(known_stems / "references"), "--mixture", str(known_stems / "mixture.wav"),
-                     "--processor", "demucs-filter", data_home=data_home)
+                     "--processor", "demucs-filter", "--oracle", data_home=data_home)
     assert result.returncode == 0, result.document
     assert result.document["separation"]["processor"] == "demucs-filter"
+    oracle = result.document["methods"]["oracle"]
+    assert oracle["mean"]["sdr"] > result.document["mean"]["sdr"], "the ideal ratio masks bound any masking processor"
+    assert "oracle" in result.stderr and "demucs-filter" in result.stderr
     fifth = run_cli("evaluate", "--references", str(known_stems / "references"), "--mixture", str(known_stems / "mixture.wav"),
                     "--processor", "placeholder", data_home=data_home)
     assert result.document["mean"]["sdr"] > fifth.document["mean"]["sdr"] + 3.0

@@ -148,6 +148,6 @@ def test_auto_passes_over_a_hostile_checkpoint_with_the_reason(input_wav: Path, 
     code_in_zip_checkpoint(checkpoint(models_dir, "kick"), marker)
     result = separate_with(models_dir, input_wav, tmp_path / "out", data_home, "--stems", "kick")
     assert result.returncode == 0, result.document
-    assert result.document["processor"] == "larsnet-open"
+    assert result.document["processor"] == "larsnet-hybrid"
     assert any(warning.startswith("larsnet passed over: refused to load") for warning in result.document["warnings"]), result.document
     assert not marker.exists(), "the checkpoint's code ran"

@@ -66,11 +66,12 @@ def test_info_install_status_and_fallback_without_torch(torch_blocker: str, tmp_
     usable = {processor["name"]: processor for processor in info["processors"]}
     assert usable["demucs-filter"]["usable"] is False and "lars-service[torch]" in usable["demucs-filter"]["reason"]
 
-    # without the official weights and without torch, auto runs our open weights on ONNX Runtime and says why
+    # without the official weights and without torch, auto runs our open weights on ONNX Runtime, refined by the
+    # numpy factorisation, and says why
     fallback = run_without_torch("separate", "-i", str(GOLDEN / "short_0s5.wav"), "-o", str(tmp_path / "fallback"),
                                  pythonpath=torch_blocker, data_home=data_home)
     assert fallback.returncode == 0, fallback.document
-    assert (fallback.document["processor"], fallback.document["runtime"]) == ("larsnet-open", "onnx")
+    assert (fallback.document["processor"], fallback.document["runtime"]) == ("larsnet-hybrid", "onnx")
     assert any(warning.startswith("larsnet passed over: LarsNet weights missing") for warning in fallback.document["warnings"])
 
     installed = run_without_torch("models", "install", str(GOLDEN_MODELS), "--allow-unverified", "--progress", "none",

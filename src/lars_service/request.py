@@ -12,7 +12,7 @@ from .errors import InvalidOptionError
 from .inputs import check_outputs_distinct, find_inputs
 from .models_dir import resolve_models_dir
 
-PROCESSORS = ("auto", "larsnet", "larsnet-open", "demucs-filter", "placeholder")
+PROCESSORS = ("auto", "larsnet", "larsnet-hybrid", "larsnet-open", "demucs-filter", "placeholder")
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 384000
 

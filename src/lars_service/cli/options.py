@@ -64,9 +64,10 @@ def add_processing_options(parser: argparse.ArgumentParser) -> None:
                    "preferred when present (default: $LARS_MODELS_DIR, then the user data directory, then "
                    "larsnet/pretrained_larsnet_models beside the code)")
     parser.add_argument("--processor", choices=PROCESSORS, default="auto",
-                        help="auto tries larsnet (official weights), then larsnet-open (the service's own open weights, "
-                        "CC BY 4.0), then demucs-filter, then placeholder, and says why in warnings; "
-                        "an explicit choice never falls back (default: auto)")
+                        help="auto tries larsnet (official weights), then larsnet-hybrid (the service's own open weights, "
+                        "CC BY 4.0, refined by a per-file NMFD; CPU, no torch needed), then larsnet-open (the open weights "
+                        "alone), then demucs-filter, then placeholder, and says why in warnings; an explicit choice never "
+                        "falls back (default: auto)")
     parser.add_argument("--drum-isolation", choices=("auto", "off"), default="auto",
                         help="demucs-filter only: auto runs Demucs first to keep the drums of a full mix when the demucs "
                         "package and its cached htdemucs weights are present (never downloads); off skips it")

@@ -1,4 +1,5 @@
-"""`lars-service evaluate`: score stem files against reference stems, or run a processor on a mixture first."""
+"""`lars-service evaluate`: score stem files against reference stems, or run processors on a mixture first (and
+score the oracle's ideal ratio masks beside them)."""
 from __future__ import annotations
 
 import tempfile

@@ -26,6 +26,8 @@ from .onnx_masks import MaskModel, intra_op_threads, official_unets
 
 #: read(start, stop) -> (channels, stop - start) float32 samples of the input, 0 <= start < stop <= length.
 SampleReader = Callable[[int, int], np.ndarray]
+#: refine(masks (5, 2, 2049, frames), magnitude (2, 2049, frames)) -> masks of the same shape, summing to 1 over stems
+MaskRefiner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class OnnxSeparator:
@@ -102,11 +104,13 @@ class OnnxSeparator:
         return cls(unets, stems, wiener_exponent=wiener_exponent, segment_frames=frames_per_segment.pop(),
                    sample_rate=config.sample_rate, threads=threads)
 
-    def separate(self, waveform: np.ndarray, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+    def separate(self, waveform: np.ndarray, progress: ProgressCallback | None = None,
+                 refine: MaskRefiner | None = None) -> dict[str, np.ndarray]:
         """Separate a waveform held in memory.
 
         Args:
             waveform: (channels, samples) float at `sample_rate`, channels 1 or 2.
+            refine: see `stream`.
 
         Returns:
             stems: {stem: (channels, samples) float32}.
@@ -114,13 +118,14 @@ class OnnxSeparator:
         audio = np.ascontiguousarray(waveform, dtype=np.float32)
         channels, samples = audio.shape
         outputs = {stem: np.empty((channels, samples), dtype=np.float32) for stem in self.stems}
-        for start, chunk in self.stream(lambda first, last: audio[:, first:last], samples, channels, progress):
+        for start, chunk in self.stream(lambda first, last: audio[:, first:last], samples, channels, progress, refine):
             for stem, samples_out in chunk.items():
                 outputs[stem][:, start : start + samples_out.shape[1]] = samples_out
         return outputs
 
     def stream(
-        self, read: SampleReader, samples: int, channels: int, progress: ProgressCallback | None = None
+        self, read: SampleReader, samples: int, channels: int, progress: ProgressCallback | None = None,
+        refine: MaskRefiner | None = None,
     ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         """Separate an input of `samples` samples read block by block.
 
@@ -129,15 +134,19 @@ class OnnxSeparator:
                 (a mono input runs as two identical channels and is averaged back).
             samples: N, the input's length.
             channels: 1 or 2.
+            refine: called on every block's five masks, in block order, before the Wiener filter (a separator
+                built for all five stems); None uses the models' masks.
 
         Yields:
             (start, {stem: (channels, n) float32}): consecutive chunks covering [0, N).
         """
         if channels not in (1, 2):
             raise ValueError(f"LarsNet takes mono or stereo audio, got {channels} channels")
+        if refine is not None and self.model_stems != STEMS:
+            raise ValueError("refining masks needs all five: build the separator with every stem")
         yield from stream_blocks(
             BlockPlan(samples, self.block_frames), self.window, lambda block: self._padded_slice(read, block, channels),
-            self._separate_block, lambda array: array, lambda kept: dict(zip(self.stems, kept)),
+            lambda audio: self._separate_block(audio, refine), lambda array: array, lambda kept: dict(zip(self.stems, kept)),
             mono=channels == 1, progress=progress,
         )
 
@@ -149,10 +158,10 @@ class OnnxSeparator:
         audio = source[:, block.positions]
         return np.broadcast_to(audio, (2, audio.shape[1])) if channels == 1 else audio
 
-    def _separate_block(self, audio: np.ndarray) -> np.ndarray:
+    def _separate_block(self, audio: np.ndarray, refine: MaskRefiner | None = None) -> np.ndarray:
         """(2, samples) block audio -> (stems, 2, samples) windowed, overlap-added stem signals, float32."""
         spectrum = stft(audio, self.window, self.pool)  # (2, frames, 2049)
-        gains = self._gains(np.abs(spectrum).transpose(0, 2, 1)).transpose(0, 1, 3, 2)  # (stems, 2, frames, 2049)
+        gains = self._gains(np.abs(spectrum).transpose(0, 2, 1), refine).transpose(0, 1, 3, 2)  # (stems, 2, frames, 2049)
         return masked_inverse_stft(spectrum, gains, self.window, self.pool)
 
     def _calls(self, model: MaskModel, segment_count: int, last_valid: int, one_each: bool) -> list[tuple[slice, int]]:
@@ -171,11 +180,12 @@ class OnnxSeparator:
             calls.append((slice(whole, segment_count), last_frames))
         return calls
 
-    def _gains(self, magnitude: np.ndarray) -> np.ndarray:
+    def _gains(self, magnitude: np.ndarray, refine: MaskRefiner | None = None) -> np.ndarray:
         """Per-stem real gains on the mixture spectrum.
 
         Args:
             magnitude: (2, 2049, frames) |X| of one block, float32.
+            refine: see `stream`.
 
         Returns:
             gains: (len(self.stems), 2, 2049, frames) float32: masks, or alpha-Wiener gains; 0 at bins
@@ -200,6 +210,8 @@ class OnnxSeparator:
 
         for _ in (self.pool.map if side_by_side else map)(run, jobs):
             pass
+        if refine is not None:
+            masks = refine(masks, magnitude)
         if self.wiener_exponent is None:
             return masks
         gains = alpha_wiener_gains(masks * magnitude, self.wiener_exponent)
