@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import importlib.util
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from lars_service.devices import gpu_driver_present
 from support import GOLDEN_MODELS, KITS, REPO, STEMS, run_cli
 
 LOOP = KITS / "loops" / "loop_amen.flac"
@@ -31,6 +33,18 @@ def test_help_is_instant_and_imports_no_torch() -> None:
                                env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert "--wiener-exponent" in completed.stdout
     assert completed.stdout.strip().endswith("NO-TORCH 0")
+
+
+@pytest.mark.skipif(gpu_driver_present(), reason="a GPU driver is present: auto must ask torch for cuda/mps")
+def test_the_default_separation_imports_no_torch_where_no_gpu_can_be(clip: Path, tmp_path: Path, data_home: Path) -> None:
+    """--device auto on a machine without a GPU driver runs on the CPU without importing torch (1 s, 170 MB)."""
+    code = ("import sys; from lars_service.cli import main; "
+            f"rc = main(['separate', '-i', {str(clip)!r}, '-o', {str(tmp_path / 'out')!r}]); "
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
+                               env={**os.environ, "PYTHONPATH": str(REPO / "src"), "XDG_DATA_HOME": str(data_home)})
+    assert completed.stdout.strip().endswith("NO-TORCH 0"), completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert importlib.util.find_spec("torch") is not None  # torch is installed here: not importing it was a choice
 
 
 def test_without_weights_auto_falls_back_and_says_why(clip: Path, tmp_path: Path, data_home: Path) -> None:
