@@ -132,12 +132,12 @@ def test_all_stems_without_official_weights_run_the_bundled_open_weights_flac_48
     assert_stem_files(result, STEMS, "flac", 48000)
 
 
-def test_an_explicit_demucs_filter_says_the_binary_has_no_torch(binary: Path, clip: Path, tmp_path: Path) -> None:
-    """An explicit demucs-filter needs torch, which the binary leaves out: the error says so."""
-    with pytest.raises(client.LarsProcessingError) as raised:
-        client.separate_drum_stems(clip, tmp_path / "out", processor="demucs-filter", binary=binary)
-    assert raised.value.error_type == "ProcessorUnavailable"
-    assert "torch runtime is not installed" in raised.value.message
+def test_an_explicit_demucs_filter_runs_in_the_binary(binary: Path, clip: Path, tmp_path: Path) -> None:
+    """The weight-free fallback's NMFD is numpy, so the binary (no torch) runs it; Demucs isolation is skipped, saying so."""
+    result = client.separate_drum_stems(clip, tmp_path / "out", processor="demucs-filter", binary=binary)
+    assert (result.processor, result.document["runtime"]) == ("demucs-filter", "numpy")
+    assert result.document["processor_details"]["drum_isolation"]["ran"] is False
+    assert_stem_files(result, STEMS, "wav", 44100)
 
 
 def test_errors_and_info_come_from_the_binary(binary: Path, clip: Path, tmp_path: Path) -> None:
@@ -153,7 +153,7 @@ def test_errors_and_info_come_from_the_binary(binary: Path, clip: Path, tmp_path
     assert info["models_dir"]["source"] == "bundled"
     assert Path(info["models_dir"]["path"]).is_relative_to(BINARY.parent)
     usable = {processor["name"]: processor["usable"] for processor in info["processors"]}
-    assert (usable["demucs-filter"], usable["placeholder"]) == (False, True)
+    assert (usable["demucs-filter"], usable["placeholder"]) == (True, True)
     assert (info["runtime"], info["devices"], info["runtimes"]["torch"]["installed"]) == ("onnx", ["cpu"], False)
 
 

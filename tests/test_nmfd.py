@@ -137,3 +137,20 @@ def test_the_factorisation_lowers_its_divergence_round_by_round_towards_a_plante
     divergences = [divergence(rounds) for rounds in (1, 2, 4, 8, 16, 32)]
     assert all(later <= earlier * (1 + 1e-5) for earlier, later in zip(divergences, divergences[1:])), divergences
     assert divergences[-1] < 0.05 * divergences[0], divergences
+
+
+@pytest.mark.parametrize(("samples", "n_fft", "hop"), [(44100, 2048, 512), (3000, 4096, 1024), (1, 256, 64), (0, 256, 64)])
+def test_the_numpy_stft_is_torch_stft_and_inverts_exactly(samples, n_fft, hop):
+    """fallback/spectral.py computes what torch.stft/istft (centred, constant padding, periodic Hann) compute,
+    so moving NMFD off torch changed no stem; and istft(stft(x)) gives x back."""
+    torch = pytest.importorskip("torch")
+    from lars_service.fallback.spectral import istft, stft
+
+    audio = np.random.default_rng(samples).standard_normal((2, samples)).astype(np.float32)
+    spectrum = stft(audio, n_fft, hop)
+    padded = torch.nn.functional.pad(torch.from_numpy(audio), (0, max(0, n_fft - samples)))
+    expected = torch.stft(padded, n_fft, hop, window=torch.hann_window(n_fft), center=True, pad_mode="constant",
+                          return_complex=True).numpy()
+    assert spectrum.shape == expected.shape and spectrum.dtype == np.complex64
+    np.testing.assert_allclose(spectrum, expected, atol=2e-5 * max(1.0, float(np.abs(expected).max())))
+    np.testing.assert_allclose(istft(spectrum, n_fft, hop, samples), audio, atol=1e-5)

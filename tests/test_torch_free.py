@@ -64,7 +64,7 @@ def test_info_install_status_and_fallback_without_torch(torch_blocker: str, tmp_
     assert info["runtime"] == "onnx" and info["devices"] == ["cpu"]
     assert info["runtimes"]["onnx"]["installed"] is True and info["runtimes"]["torch"]["installed"] is False
     usable = {processor["name"]: processor for processor in info["processors"]}
-    assert usable["demucs-filter"]["usable"] is False and "lars-service[torch]" in usable["demucs-filter"]["reason"]
+    assert usable["demucs-filter"]["usable"] is True  # its NMFD is numpy; only the optional Demucs stage needs torch
 
     # without the official weights and without torch, auto runs our open weights on ONNX Runtime, refined by the
     # numpy factorisation, and says why
@@ -87,3 +87,15 @@ def test_info_install_status_and_fallback_without_torch(torch_blocker: str, tmp_
     audio, _ = soundfile.read(separated.document["stems"]["snare"], dtype="float32", always_2d=True)
     with np.load(GOLDEN / "expected.npz") as archive:
         assert_matches(audio.T, archive["short_0s5/plain/snare"], "installed without torch")
+
+
+def test_demucs_filter_separates_without_torch(torch_blocker: str, tmp_path: Path, data_home: Path) -> None:
+    """The weight-free fallback's NMFD is numpy: it runs where torch cannot, its stems summing to the input."""
+    result = run_without_torch("separate", "-i", str(GOLDEN / "short_0s5.wav"), "-o", str(tmp_path / "out"),
+                               "--processor", "demucs-filter", "--bit-depth", "32", pythonpath=torch_blocker, data_home=data_home)
+    assert result.returncode == 0, result.document
+    assert (result.document["processor"], result.document["runtime"]) == ("demucs-filter", "numpy")
+    assert result.document["processor_details"]["drum_isolation"]["ran"] is False
+    total = sum(soundfile.read(path, dtype="float32")[0] for path in result.document["stems"].values())
+    mixture, _ = soundfile.read(GOLDEN / "short_0s5.wav", dtype="float32")
+    np.testing.assert_allclose(total, mixture, atol=1e-5)

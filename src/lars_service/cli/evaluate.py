@@ -29,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                           f"({', '.join(PROCESSORS)}; default: auto)")
     evaluate.add_argument("--oracle", action="store_true",
                           help="with --mixture: also score the ideal ratio mask, the bound for masking the mixture "
-                          "(needs all five reference stems and torch)")
+                          "(needs all five reference stems)")
     evaluate.add_argument("--plot", metavar="FILE.png",
                           help="draw SDR per stem per method as a PNG, the oracle as a dashed line "
                           "(needs matplotlib: pip install 'lars-service[plot]')")

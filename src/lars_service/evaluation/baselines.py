@@ -8,7 +8,6 @@
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 
 from lars_service.fallback.spectral import istft, stft
 from lars_service.larsnet import STEMS
@@ -83,14 +82,14 @@ def ideal_ratio_mask(
         stem -> float32 array, shape (channels, samples), in STEMS order.
     """
     samples = mixture.shape[-1]
-    magnitudes = torch.stack([stft(references[stem], n_fft, hop).abs() for stem in STEMS])
+    magnitudes = np.stack([np.abs(stft(references[stem], n_fft, hop)) for stem in STEMS])  # (stems, channels, bins, frames)
     if bands is not None:
-        from lars_service.larsnet.compact import band_weights
+        from lars_service.larsnet.compact import band_weights  # torch: the compact model's own triangles
 
-        triangles = band_weights(bands, bins=magnitudes.shape[-2]).to(magnitudes.dtype)  # (bands, bins)
-        magnitudes = torch.einsum("kf,...ft->...kt", triangles, magnitudes)
-    masks = magnitudes / magnitudes.sum(dim=0).clamp_min(torch.finfo(torch.float32).tiny)
+        triangles = band_weights(bands, bins=magnitudes.shape[-2]).numpy().astype(magnitudes.dtype)  # (bands, bins)
+        magnitudes = np.einsum("kf,...ft->...kt", triangles, magnitudes)
+    masks = magnitudes / np.maximum(magnitudes.sum(axis=0), np.finfo(np.float32).tiny)
     if bands is not None:
-        masks = torch.einsum("kf,...kt->...ft", triangles, masks)
+        masks = np.einsum("kf,...kt->...ft", triangles, masks)
     mixture_spectrogram = stft(mixture, n_fft, hop)
     return {stem: istft(masks[index] * mixture_spectrogram, n_fft, hop, samples) for index, stem in enumerate(STEMS)}

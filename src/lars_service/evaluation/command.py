@@ -134,11 +134,7 @@ def _oracle_scores(references: dict[str, np.ndarray], reference_rate: int, mixtu
     missing = [stem for stem in STEMS if stem not in references]
     if missing:
         raise InvalidOptionError(f"--oracle needs every reference stem; {', '.join(missing)} missing. Leave out --oracle")
-    try:
-        from .baselines import ideal_ratio_mask
-    except ImportError as error:
-        raise InvalidOptionError("--oracle computes the ideal ratio mask with torch, which is not installed: "
-                                 "pip install 'lars-service[torch]', or leave out --oracle") from error
+    from .baselines import ideal_ratio_mask
     mixture, mixture_rate = read_stem(mixture_path)
     if mixture_rate != reference_rate:
         raise InvalidOptionError(f"--oracle masks the mixture with the references: {mixture_path} is at {mixture_rate} Hz; "

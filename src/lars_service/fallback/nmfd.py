@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from lars_service.fallback.nmf_numpy import (
     DRUM_PRIORS, ComponentPrior, band_edges_hz, band_of_bin, class_models, factorise, pool_bands, prior_templates,
@@ -77,7 +76,7 @@ def _separate_block(block: np.ndarray, sample_rate: int, settings: NmfdSettings)
     samples = block.shape[-1]
     spectrogram = stft(block, n_fft, hop)  # (channels, bins, frames)
     bands = band_of_bin(n_fft, sample_rate, settings.bands_per_octave)  # (bins,)
-    band_magnitude = pool_bands(spectrogram.abs().numpy(), bands, settings.band_weight_exponent)  # (channels, bands, frames)
+    band_magnitude = pool_bands(np.abs(spectrogram), bands, settings.band_weight_exponent)  # (channels, bands, frames)
     band_magnitude = band_magnitude / (band_magnitude.mean() + np.finfo(np.float32).tiny)
     template_frames = max(1, round(settings.template_seconds * sample_rate / hop))
     templates = prior_templates(
@@ -91,10 +90,9 @@ def _separate_block(block: np.ndarray, sample_rate: int, settings: NmfdSettings)
         templates, activations, gains = factorise(band_magnitude, templates, settings.iterations,
                                                   settings.template_update_start)
     component_stems = [prior.stem for prior in settings.priors]
-    band_masks = torch.from_numpy(ratio_masks(class_models(templates, activations, gains, component_stems), settings.mask_power))
-    bin_bands = torch.from_numpy(bands)
+    band_masks = ratio_masks(class_models(templates, activations, gains, component_stems), settings.mask_power)
     # One stem at a time keeps the masked spectrogram, (channels, bins, frames), the largest temporary.
-    stems = np.stack([istft(band_mask[:, bin_bands] * spectrogram, n_fft, hop, samples) for band_mask in band_masks])
+    stems = np.stack([istft(band_mask[:, bands] * spectrogram, n_fft, hop, samples) for band_mask in band_masks])
     # The masks partition unity, so only float rounding of the inverse STFT (~1e-7) is left over;
     # spreading it evenly makes the stems sum to the block exactly.
     return stems + (block - stems.sum(axis=0)) / len(STEMS)

@@ -7,7 +7,7 @@ from ..audio import ModelInput
 from lars_service.larsnet import STEMS
 
 from ..request import SeparationRequest
-from ..runtime.choice import installed, missing_reason
+from ..runtime.choice import installed
 from .base import ProgressCallback, Processor, StemChunks
 
 NO_DEMUCS = (
@@ -17,7 +17,8 @@ NO_DEMUCS = (
 
 
 class DemucsFilterProcessor(Processor):
-    """Demucs keeps the drums of a full mix (when installed with cached weights); NMFD splits them.
+    """Demucs keeps the drums of a full mix (when it and torch are installed with cached weights); NMFD (numpy,
+    no torch) splits them.
 
     NMFD (non-negative matrix factor deconvolution with spectro-temporal drum templates, initialised
     from generic drum priors and adapted to the input) needs no learned weights; its soft masks
@@ -25,29 +26,27 @@ class DemucsFilterProcessor(Processor):
     """
 
     name = "demucs-filter"
-    runtime = "torch"
-
-    @classmethod
-    def unavailable_reason(cls, request: SeparationRequest) -> str | None:
-        """NMFD is computed with torch: without it (a torch-free install or the frozen binary) it cannot run."""
-        return None if installed("torch") else missing_reason("torch")
+    runtime = "numpy"
 
     def __init__(self, request: SeparationRequest, device: str) -> None:
-        from ..fallback.demucs_stage import cached_pretrained_model
-
         super().__init__(request, device)
-        self.demucs = cached_pretrained_model() if request.drum_isolation == "auto" else None
+        self.demucs = None
+        if request.drum_isolation == "auto" and installed("torch"):  # Demucs runs on torch; NMFD needs neither
+            from ..fallback.demucs_stage import cached_pretrained_model
+
+            self.demucs = cached_pretrained_model()
         self.notes = ["demucs-filter: weight-free NMFD separation, well below LarsNet's quality; install the LarsNet weights for real separation"]
         if request.drum_isolation == "auto" and self.demucs is None:
             self.notes.append(NO_DEMUCS)
         self.details: dict[str, Any] = {"drum_isolation": {"ran": False, "requested": request.drum_isolation}}
 
     def stream(self, source: ModelInput, progress: ProgressCallback | None = None) -> StemChunks:
-        from ..fallback.demucs_stage import isolate_drums
         from ..fallback.nmfd import stream_drums
 
         read = source.read
         if self.demucs is not None:  # Demucs needs the whole mix; NMFD then reads its drums block by block
+            from ..fallback.demucs_stage import isolate_drums
+
             drums = isolate_drums(source.read_all(), source.sample_rate, self.demucs)
             self.details["drum_isolation"]["ran"] = True
             read = lambda start, stop: drums[:, start:stop]  # noqa: E731
