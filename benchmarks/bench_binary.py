@@ -27,6 +27,12 @@ sys.path.insert(0, str(REPO / "tests"))
 from support import GOLDEN_MODELS, drum_clip  # noqa: E402  (the tests' real drum clip)
 
 VARIANTS = {"one-folder": [], "one-file": ["--", "--onefile"]}
+#: what runs before the official-format weights are installed: the default then, and the open network alone
+WORK_WITHOUT_OFFICIAL = {
+    "default without official weights (larsnet-hybrid)": [],
+    "larsnet-open (the network alone)": ["--processor", "larsnet-open"],
+}
+#: what runs after the binary installed the golden (official-format) weights
 WORK = {
     "larsnet, 1 U-Net (kick)": ["--processor", "larsnet", "--stems", "kick"],
     "larsnet, 5 U-Nets": ["--processor", "larsnet"],
@@ -68,6 +74,16 @@ def time_to_json(binary: Path, clip: Path, output_dir: Path, arguments: list[str
     return seconds, document
 
 
+def time_row(name: str, work: str, binary: Path, clip: Path, output_dir: Path, arguments: list[str], env: dict[str, str],
+             runs: int) -> None:
+    """Print one table row: `runs` spawns of the binary on `clip` with `arguments`."""
+    measured = [time_to_json(binary, clip, output_dir, arguments, env) for _ in range(runs)]
+    times = [seconds for seconds, _ in measured]
+    document = measured[-1][1]
+    print(f"| {name} | {work} | {document['runtime']} | {times[0]:.2f} | {statistics.median(times):.2f} | "
+          f"{min(times):.2f} | {document['timings']['load']:.2f} | {document['timings']['compute']:.2f} |", flush=True)
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--runs", type=int, default=5, help="timed runs per binary and work (default 5)")
@@ -92,14 +108,12 @@ def main() -> None:
         print("\n| variant | work | runtime | first run s | median s | min s | load s | compute s |")
         print("|---|---|---|---|---|---|---|---|")
         for name, (binary, _) in binaries.items():
+            for work, work_arguments in WORK_WITHOUT_OFFICIAL.items():
+                time_row(name, work, binary, clip, scratch / "out", work_arguments, env, arguments.runs)
             subprocess.run([str(binary), "models", "install", str(GOLDEN_MODELS), "--allow-unverified", "--progress", "none"],
                            check=True, capture_output=True, env=env)
             for work, work_arguments in WORK.items():
-                runs = [time_to_json(binary, clip, scratch / "out", work_arguments, env) for _ in range(arguments.runs)]
-                times = [seconds for seconds, _ in runs]
-                document = runs[-1][1]
-                print(f"| {name} | {work} | {document['runtime']} | {times[0]:.2f} | {statistics.median(times):.2f} | "
-                      f"{min(times):.2f} | {document['timings']['load']:.2f} | {document['timings']['compute']:.2f} |", flush=True)
+                time_row(name, work, binary, clip, scratch / "out", work_arguments, env, arguments.runs)
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
