@@ -5,6 +5,7 @@ The same functions as `transforms.py` computes with torch; the ONNX Runtime path
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 
 import numpy as np
@@ -72,27 +73,45 @@ def masked_inverse_stft(spectrum: np.ndarray, gains: np.ndarray, window: np.ndar
                         pool: Executor | None = None) -> np.ndarray:
     """The signal of each stem: the inverse STFT of `spectrum` times that stem's real gains, overlap-added.
 
-    One task per (stem, channel): with a thread `pool` they run on several cores at once (numpy's FFT and
-    arithmetic release the GIL), and each task's temporaries are one channel's spectrum, not all stems'.
-    The results are the same, bit for bit, with or without a pool.
-
     Args:
         spectrum: (channels, frames, 2049) complex64, frames first (as `stft` returns it).
         gains: (stems, channels, frames, 2049) float32, any strides.
         window: (N_FFT,) synthesis window.
-        pool: runs the tasks; None runs them in this thread.
+        pool: see `inverse_stft`.
 
     Returns:
         signals: (stems, channels, (frames - 1) * HOP + N_FFT) float32.
     """
     stems, channels, frames, _ = gains.shape
-    signals = np.empty((stems, channels, (frames - 1) * HOP + N_FFT), dtype=np.float32)
+    return inverse_stft(lambda stem, channel: spectrum[channel] * gains[stem, channel], range(stems), channels, frames,
+                        window, pool)
+
+
+def inverse_stft(stem_spectrum: Callable[[int, int], np.ndarray], stems: Sequence[int], channels: int, frames: int,
+                 window: np.ndarray, pool: Executor | None = None) -> np.ndarray:
+    """The signal of each stem from its spectrum, computed when its inverse runs, overlap-added.
+
+    One task per (stem, channel): with a thread `pool` they run on several cores at once (numpy's FFT and
+    arithmetic release the GIL), and each task's temporaries are one channel's spectrum, not all stems'.
+    The results are the same, bit for bit, with or without a pool.
+
+    Args:
+        stem_spectrum: (stem, channel) -> (frames, 2049) complex64 spectrum of that stem at that channel.
+        stems: the stems to invert, in the order of the result.
+        channels, frames: of every spectrum.
+        window: (N_FFT,) synthesis window.
+        pool: runs the tasks; None runs them in this thread.
+
+    Returns:
+        signals: (len(stems), channels, (frames - 1) * HOP + N_FFT) float32.
+    """
+    signals = np.empty((len(stems), channels, (frames - 1) * HOP + N_FFT), dtype=np.float32)
 
     def inverse(task: int) -> None:
-        stem, channel = divmod(task, channels)
-        signals[stem, channel] = overlap_add(np.fft.irfft(spectrum[channel] * gains[stem, channel], n=N_FFT, axis=-1), window)
+        row, channel = divmod(task, channels)
+        signals[row, channel] = overlap_add(np.fft.irfft(stem_spectrum(stems[row], channel), n=N_FFT, axis=-1), window)
 
-    for _ in (pool.map if pool is not None else map)(inverse, range(stems * channels)):
+    for _ in (pool.map if pool is not None else map)(inverse, range(len(stems) * channels)):
         pass
     return signals
 
