@@ -5,9 +5,9 @@ Prints three tables:
    trained on):
    per-stem and mean SDR of the open weights (through the service's Separator, block-streamed), of NMFD
    (the demucs-filter fallback), of the hybrid (larsnet-hybrid: the open weights on ONNX Runtime, refined by
-   the NMFD started from their stems), of the ideal ratio mask taken per mel band of the weights (the bound for
-   their mask form) and per bin (the bound for any masking model), over clips other than those the
-   training validated on; then the same per held-out kit (`--per-kit` clips rendered from each kit alone),
+   the NMFD started from their stems, then the multichannel Wiener filter; and without that filter), of the
+   ideal ratio mask taken per mel band of the weights (the bound for their mask form) and per bin (the bound
+   for any masking model), over clips other than those the training validated on; then the same per held-out kit (`--per-kit` clips rendered from each kit alone),
    with the hybrid's margins over the network and over the better of the network and NMFD.
 2. Speed: the open weights against the official five U-Nets (golden fixture checkpoints: the official
    architecture and cost), both through the Separator over 60 s of audio, seconds and real-time factor.
@@ -36,7 +36,7 @@ from lars_service.larsnet import STEMS, Separator  # noqa: E402
 from lars_service.larsnet.compact_weights import default_open_weights_dir, load_compact_model, read_compact_weights  # noqa: E402
 from lars_service.larsnet.mask_models import CompactMasks  # noqa: E402
 from lars_service.larsnet.transforms_numpy import HOP, N_FFT  # noqa: E402
-from lars_service.processors.larsnet_open import open_onnx_separator  # noqa: E402
+from lars_service.processors.hybrid import hybrid_separator  # noqa: E402
 from lars_service.synthesis.dataset import SyntheticDrums, load_kits  # noqa: E402
 from lars_service.synthesis.sources import HELDOUT, SOURCES_BY_ID  # noqa: E402
 from timing import run_times  # noqa: E402
@@ -46,6 +46,7 @@ GOLDEN_MODELS = REPO_ROOT.parent / "shared" / "fixtures" / "larsnet_golden" / "p
 BENCHMARK_SEED = 2_000_029
 SPEED_SECONDS = 60.0
 HYBRID = "hybrid (larsnet-hybrid)"
+HYBRID_UNFILTERED = "hybrid, masks (no stereo filter)"
 THREADS = 2
 
 
@@ -66,11 +67,13 @@ def quality(clips: list, weights_dir: Path) -> dict[str, dict]:
     """Average scores of ours, NMFD, and the ideal masks per bin and per band of ours over the clips."""
     ours = open_separator(weights_dir)
     bands = read_compact_weights(weights_dir).document["model_config"]["bands"]
-    network = open_onnx_separator(read_compact_weights(weights_dir, "onnx"), STEMS, None)
+    onnx_weights = read_compact_weights(weights_dir, "onnx")
+    hybrid, without_filter = hybrid_separator(onnx_weights, None), hybrid_separator(onnx_weights, None, False)
     methods = {
         "open weights": lambda mixture, stems: ours.separate(mixture),
         "nmfd": lambda mixture, stems: separate_drums(mixture, 44100),
-        HYBRID: lambda mixture, stems: network.separate(mixture, refine=InformedNmfd(44100, N_FFT, HOP)),
+        HYBRID_UNFILTERED: lambda mixture, stems: without_filter.separate(mixture, refine=InformedNmfd(44100, N_FFT, HOP)),
+        HYBRID: lambda mixture, stems: hybrid.separate(mixture, refine=InformedNmfd(44100, N_FFT, HOP)),
         "ideal_band_mask": lambda mixture, stems: ideal_ratio_mask(dict(zip(STEMS, stems)), mixture, bands=bands),
         "ideal_ratio_mask": lambda mixture, stems: ideal_ratio_mask(dict(zip(STEMS, stems)), mixture),
     }

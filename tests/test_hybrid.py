@@ -1,4 +1,5 @@
-"""larsnet-hybrid: the open network refined by an NMFD started from its stems, the default without official weights.
+"""larsnet-hybrid: the open network refined by an NMFD started from its stems, then a multichannel Wiener filter:
+the default without official weights.
 
 Through the real CLI without torch (the JSON document says what ran; two runs give the same samples, with and
 without torch), stopped by SIGTERM while it factorises, cancelled at a progress point inside a block's
@@ -24,7 +25,7 @@ from lars_service.errors import CancelledError
 from lars_service.evaluation.metrics import evaluate
 from lars_service.fallback.informed_nmfd import AdaptationSettings, InformedNmfd
 from lars_service.larsnet.compact_weights import default_open_weights_dir, read_compact_weights
-from lars_service.processors.hybrid import LarsNetHybridProcessor
+from lars_service.processors.hybrid import SPATIAL_FILTER, LarsNetHybridProcessor
 from lars_service.processors.larsnet_open import open_onnx_separator
 from lars_service.request import SeparationRequest, build_request
 from lars_service.synthesis.sources import SOURCES_BY_ID
@@ -101,7 +102,7 @@ def test_without_torch_the_cli_runs_it_by_default_says_what_ran_and_repeats_itse
     assert (document["processor"], document["runtime"], document["backend"]) == ("larsnet-hybrid", "onnx", "cpu")
     open_weights = read_compact_weights(default_open_weights_dir(), "onnx").record()
     assert document["weights"] == open_weights, "the network's weights object, as larsnet-open reports it"
-    assert document["processor_details"] == {"adaptation": AdaptationSettings().record()}
+    assert document["processor_details"] == {"adaptation": AdaptationSettings().record(), "spatial_filter": SPATIAL_FILTER}
     assert document["processor_details"]["adaptation"]["joint_iterations"] == AdaptationSettings.joint_iterations
     assert any(warning.startswith("larsnet passed over") for warning in document["warnings"])
     stems = {name: {stem: read(run["stems"][stem]) for stem in STEMS} for name, run in runs.items()}
@@ -110,7 +111,7 @@ def test_without_torch_the_cli_runs_it_by_default_says_what_ran_and_repeats_itse
         assert np.array_equal(stems["with torch"][stem], stems["first"][stem]), f"{stem}: torch changed the result"
     mixture = read(str(clip))
     total = sum(stems["first"].values())
-    np.testing.assert_allclose(total, mixture, atol=1e-4, err_msg="the refined masks partition the mixture")
+    np.testing.assert_allclose(total, mixture, atol=1e-4, err_msg="the stems add up to the mixture")
 
 
 def test_sigterm_while_it_factorises_removes_every_output(clip: Path, tmp_path: Path, data_home: Path) -> None:

@@ -21,6 +21,7 @@ warm-started from the previous block).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -75,16 +76,20 @@ class InformedNmfd:
         n_fft: the STFT's frame length (its bins: n_fft // 2 + 1).
         hop: the STFT's hop.
         settings: the adaptation's parameters.
-        fitted: called after each factorisation (`FITS_PER_BLOCK` per block), e.g. for progress.
+        fitted: called after each factorisation (`FITS_PER_BLOCK` per block), in the calling thread, e.g. for
+            progress.
+        pool: runs the stems' own factorisations (step 1, independent of each other) at once, each on one
+            BLAS thread; None runs them one after another.
     """
 
     #: factorisations per block: one per stem, then the joint one
     FITS_PER_BLOCK = len(STEMS) + 1
 
     def __init__(self, sample_rate: int, n_fft: int, hop: int, settings: AdaptationSettings = AdaptationSettings(),
-                 fitted: Callable[[], None] | None = None) -> None:
+                 fitted: Callable[[], None] | None = None, pool: Executor | None = None) -> None:
         self.settings = settings
         self.fitted = fitted
+        self.pool = pool
         self.bands = band_of_bin(n_fft, sample_rate, settings.bands_per_octave)  # (bins,)
         self.template_frames = max(1, round(settings.template_seconds * sample_rate / hop))
         templates = prior_templates(DRUM_PRIORS, band_edges_hz(self.bands, n_fft, sample_rate), hop / sample_rate,
@@ -122,9 +127,15 @@ class InformedNmfd:
             float32 (5, channels, bands, frames) masks in STEMS order.
         """
         settings = self.settings
+
+        def fit_stem(job: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            stem_templates, estimate = job
+            with single_threaded_blas():
+                return factorise(estimate, stem_templates, settings.stem_iterations, settings.stem_template_update_start)
+
         fits = []
-        for stem_templates, estimate in zip(self.stem_templates, stems):
-            fits.append(factorise(estimate, stem_templates, settings.stem_iterations, settings.stem_template_update_start))
+        for fit in (self.pool.map if self.pool is not None else map)(fit_stem, zip(self.stem_templates, stems)):
+            fits.append(fit)
             if self.fitted is not None:
                 self.fitted()
         templates, activations, gains = factorise(

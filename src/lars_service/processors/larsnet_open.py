@@ -65,8 +65,10 @@ class LarsNetOpenProcessor(Processor):
         return stream_separator(self.separator, self.runtime, source, progress)
 
 
-def open_onnx_separator(weights: CompactWeights, stems: tuple[str, ...], wiener_exponent: float | None) -> Any:
-    """An `OnnxSeparator` of compact weights read for the onnx runtime (their `model.onnx`), for `stems`.
+def open_onnx_separator(weights: CompactWeights, stems: tuple[str, ...], wiener_exponent: float | None,
+                        multichannel_wiener: bool = False) -> Any:
+    """An `OnnxSeparator` of compact weights read for the onnx runtime (their `model.onnx`), for `stems`
+    (`multichannel_wiener`: see `OnnxSeparator`).
 
     Raises:
         CorruptCheckpointError: the model file is not a five-head mask model (`five_head_model`).
@@ -74,4 +76,5 @@ def open_onnx_separator(weights: CompactWeights, stems: tuple[str, ...], wiener_
     from ..runtime.onnx_masks import five_head_model
     from ..runtime.onnx_separator import OnnxSeparator
 
-    return OnnxSeparator([five_head_model(weights.weights_path)], stems, wiener_exponent=wiener_exponent)
+    return OnnxSeparator([five_head_model(weights.weights_path)], stems, wiener_exponent=wiener_exponent,
+                         multichannel_wiener=multichannel_wiener)

@@ -18,9 +18,11 @@ import numpy as np
 from lars_service.larsnet.checkpoints import missing_checkpoints
 from lars_service.larsnet.config import STEMS, LarsNetConfig, load_config, select_stems
 from lars_service.larsnet.errors import WeightsMissingError
-from lars_service.larsnet.filtering import alpha_wiener_gains
+from lars_service.larsnet.filtering import MultichannelWiener, alpha_wiener_gains
 from lars_service.larsnet.streaming import Block, BlockPlan, ProgressCallback, stream_blocks
-from lars_service.larsnet.transforms_numpy import SEGMENT_FRAMES, fold, hann_window, masked_inverse_stft, stft, unfold
+from lars_service.larsnet.transforms_numpy import (
+    SEGMENT_FRAMES, fold, hann_window, inverse_stft, masked_inverse_stft, stft, unfold,
+)
 
 from .onnx_masks import MaskModel, intra_op_threads, official_unets
 
@@ -38,6 +40,9 @@ class OnnxSeparator:
             Wiener filter). See `from_models_dir` for the official U-Nets.
         stems: stems to return, a subset of STEMS.
         wiener_exponent: None for plain masking; alpha > 0 for alpha-Wiener filtering.
+        multichannel_wiener: share a stereo input among the stems with `filtering.MultichannelWiener` (from the
+            masks, or the alpha-Wiener gains) instead of masking each channel; needs all five masks. A mono
+            input is masked: the filter would give the same.
         segment_frames: T, STFT frames per segment (512).
         segments_per_block: 512-frame segments per block; memory grows with it.
         threads: the separator's worker threads, for the inverse STFT and, with `models_at_once`, the mask
@@ -55,6 +60,7 @@ class OnnxSeparator:
         stems: tuple[str, ...] | list[str] = STEMS,
         *,
         wiener_exponent: float | None = None,
+        multichannel_wiener: bool = False,
         segment_frames: int = SEGMENT_FRAMES,
         segments_per_block: int = 1,
         sample_rate: int = 44100,
@@ -62,7 +68,10 @@ class OnnxSeparator:
         models_at_once: int = 1,
     ) -> None:
         self.stems, self.model_stems = select_stems(stems, wiener_exponent)
+        if multichannel_wiener:
+            self.model_stems = STEMS
         self.wiener_exponent = wiener_exponent
+        self.multichannel_wiener = multichannel_wiener
         covered = {stem for model in mask_models for stem in model.stems}
         if not set(self.model_stems) <= covered:
             raise ValueError(f"the mask models cover {sorted(covered)}, not all of {list(self.model_stems)}")
@@ -146,7 +155,8 @@ class OnnxSeparator:
             raise ValueError("refining masks needs all five: build the separator with every stem")
         yield from stream_blocks(
             BlockPlan(samples, self.block_frames), self.window, lambda block: self._padded_slice(read, block, channels),
-            lambda audio: self._separate_block(audio, refine), lambda array: array, lambda kept: dict(zip(self.stems, kept)),
+            lambda audio: self._separate_block(audio, refine, stereo=channels == 2), lambda array: array,
+            lambda kept: dict(zip(self.stems, kept)),
             mono=channels == 1, progress=progress,
         )
 
@@ -158,11 +168,17 @@ class OnnxSeparator:
         audio = source[:, block.positions]
         return np.broadcast_to(audio, (2, audio.shape[1])) if channels == 1 else audio
 
-    def _separate_block(self, audio: np.ndarray, refine: MaskRefiner | None = None) -> np.ndarray:
-        """(2, samples) block audio -> (stems, 2, samples) windowed, overlap-added stem signals, float32."""
+    def _separate_block(self, audio: np.ndarray, refine: MaskRefiner | None = None, stereo: bool = True) -> np.ndarray:
+        """(2, samples) block audio -> (len(self.stems), 2, samples) windowed, overlap-added stem signals, float32;
+        `stereo` False for a mono input's two equal channels."""
         spectrum = stft(audio, self.window, self.pool)  # (2, frames, 2049)
-        gains = self._gains(np.abs(spectrum).transpose(0, 2, 1), refine).transpose(0, 1, 3, 2)  # (stems, 2, frames, 2049)
-        return masked_inverse_stft(spectrum, gains, self.window, self.pool)
+        # (model stems, 2, frames, 2049)
+        gains = self._gains(np.abs(spectrum).transpose(0, 2, 1), refine).transpose(0, 1, 3, 2)
+        chosen = [self.model_stems.index(stem) for stem in self.stems]
+        if self.multichannel_wiener and stereo:
+            wiener = MultichannelWiener(spectrum, gains, pool=self.pool)
+            return inverse_stft(wiener.stem_spectrum, chosen, 2, spectrum.shape[1], self.window, self.pool)
+        return masked_inverse_stft(spectrum, gains if len(chosen) == len(gains) else gains[chosen], self.window, self.pool)
 
     def _calls(self, model: MaskModel, segment_count: int, last_valid: int, one_each: bool) -> list[tuple[slice, int]]:
         """The model calls that cover a block's segments: (segments, frames of each the model sees).
@@ -188,7 +204,7 @@ class OnnxSeparator:
             refine: see `stream`.
 
         Returns:
-            gains: (len(self.stems), 2, 2049, frames) float32: masks, or alpha-Wiener gains; 0 at bins
+            gains: (len(self.model_stems), 2, 2049, frames) float32: masks, or alpha-Wiener gains; 0 at bins
             the mask models do not see.
         """
         bins_total, frames = magnitude.shape[1:]
@@ -214,5 +230,4 @@ class OnnxSeparator:
             masks = refine(masks, magnitude)
         if self.wiener_exponent is None:
             return masks
-        gains = alpha_wiener_gains(masks * magnitude, self.wiener_exponent)
-        return gains[[STEMS.index(stem) for stem in self.stems]]
+        return alpha_wiener_gains(masks * magnitude, self.wiener_exponent)
