@@ -5,8 +5,9 @@
 Builds each variant from lars-service.spec into a scratch directory (from scratch), or measures `--binary` as it is.
 The golden (official-format) checkpoints are installed by the binary itself (`models install`, which also writes
 the ONNX model files), then `lars-service separate` of a 5 s clip of a real drum loop is timed from spawning the
-process until its JSON document is parsed, `--runs` times (median; page caches warm after the first), for one
-U-Net (`--stems kick`), all five, and the placeholder (no model). Prints Markdown tables.
+process until its JSON document is parsed, `--runs` times (median; page caches warm after the first), with the
+largest peak RSS of those runs, for one U-Net (`--stems kick`), all five, and the placeholder (no model). Prints
+Markdown tables.
 """
 from __future__ import annotations
 
@@ -62,26 +63,34 @@ def bundle_facts(binary: Path, scratch: Path) -> tuple[int, int, int]:
     return sum(path.stat().st_size for path in files), size, len(files)
 
 
-def time_to_json(binary: Path, clip: Path, output_dir: Path, arguments: list[str], env: dict[str, str]) -> tuple[float, dict]:
-    """Seconds from spawning the service until its success document is parsed, and the document."""
-    started = time.perf_counter()
-    completed = subprocess.run([str(binary), "separate", "--input", str(clip), "--output-dir", str(output_dir), *arguments],
-                               capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
-    document = json.loads(completed.stdout)
-    if completed.returncode != 0 or "error" in document:
-        raise RuntimeError(f"{binary} failed: {completed.stdout}\n{completed.stderr[-2000:]}")
-    return seconds, document
+def time_to_json(binary: Path, clip: Path, output_dir: Path, arguments: list[str], env: dict[str, str]
+                 ) -> tuple[float, float, dict]:
+    """Seconds from spawning the service until its success document is parsed, its peak RSS in MB (the kernel's
+    count for the process and any child it waited for, as `os.wait4` reports it), and the document."""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen([str(binary), "separate", "--input", str(clip), "--output-dir", str(output_dir),
+                                    *arguments], stdout=stdout, stderr=stderr, text=True, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        document = json.loads(stdout.read())
+        seconds = time.perf_counter() - started
+        if process.returncode != 0 or "error" in document:
+            stderr.seek(0)
+            raise RuntimeError(f"{binary} failed: {json.dumps(document)}\n{stderr.read()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024, document
 
 
 def time_row(name: str, work: str, binary: Path, clip: Path, output_dir: Path, arguments: list[str], env: dict[str, str],
              runs: int) -> None:
-    """Print one table row: `runs` spawns of the binary on `clip` with `arguments`."""
+    """Print one table row: `runs` spawns of the binary on `clip` with `arguments` (the largest peak RSS of them)."""
     measured = [time_to_json(binary, clip, output_dir, arguments, env) for _ in range(runs)]
-    times = [seconds for seconds, _ in measured]
-    document = measured[-1][1]
+    times = [seconds for seconds, _, _ in measured]
+    document = measured[-1][2]
     print(f"| {name} | {work} | {document['runtime']} | {times[0]:.2f} | {statistics.median(times):.2f} | "
-          f"{min(times):.2f} | {document['timings']['load']:.2f} | {document['timings']['compute']:.2f} |", flush=True)
+          f"{min(times):.2f} | {document['timings']['load']:.2f} | {document['timings']['compute']:.2f} | "
+          f"{max(peak for _, peak, _ in measured):.0f} |", flush=True)
 
 
 def main() -> None:
@@ -105,8 +114,8 @@ def main() -> None:
             size, compressed, files = bundle_facts(binary, scratch)
             built = "-" if seconds is None else f"{seconds:.0f} s"
             print(f"| {name} | {built} | {size / 1e6:.0f} MB ({size / 2**20:.0f} MiB) | {compressed / 1e6:.0f} MB | {files} |")
-        print("\n| variant | work | runtime | first run s | median s | min s | load s | compute s |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("\n| variant | work | runtime | first run s | median s | min s | load s | compute s | peak RSS MB |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for name, (binary, _) in binaries.items():
             for work, work_arguments in WORK_WITHOUT_OFFICIAL.items():
                 time_row(name, work, binary, clip, scratch / "out", work_arguments, env, arguments.runs)
