@@ -1,12 +1,14 @@
 """The multichannel Wiener filter (`larsnet/filtering.MultichannelWiener`) on real STFTs of real drum audio.
 
-It gives a mono mixture its masks back, its stems add up to the mixture, and where two stems sound at the same
+It gives a mixture without a stereo image (mono, polarity-inverted, one channel silent) its masks back, its
+stems add up to the mixture, and where two stems sound at the same
 time and frequency with masks that cannot tell them apart, it separates them by where they sit in the stereo
 image, which masking each channel cannot.
 """
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile
 
 from lars_service.larsnet.filtering import MultichannelWiener
@@ -31,21 +33,27 @@ def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference ** 2) / np.sum((reference - estimate) ** 2)))
 
 
-def test_a_mono_mixture_gets_its_masks_back_and_the_stems_add_up_to_the_mixture() -> None:
-    mono = loop()[:1]
-    spectrum = stft(np.repeat(mono, 2, axis=0), WINDOW)  # (2, frames, bins), equal channels
+@pytest.mark.parametrize("second_channel", [1.0, -1.0, 0.0], ids=["mono", "polarity-inverted", "one-channel-silent"])
+def test_a_mixture_without_stereo_image_gets_its_masks_back_and_the_stems_add_up(second_channel: float) -> None:
+    """Two equal channels, one the other's negative, or one silent: no stem can sit elsewhere than the mixture, so
+    the filter gives each channel its masks (the mixture covariance is singular there: the regulariser keeps it
+    invertible, without floating-point errors)."""
+    mono = loop()[0]
+    spectrum = stft(np.stack([mono, mono * np.float32(second_channel)]), WINDOW)  # (2, frames, bins)
     rng = np.random.default_rng(0)
-    shares = rng.uniform(0.05, 1.0, (3, 1, *spectrum.shape[1:])).astype(np.float32)
-    masks = np.repeat(shares / shares.sum(0), 2, axis=1)  # (3, 2, frames, bins), summing to 1
+    shares = rng.uniform(0.05, 1.0, (3, 2, *spectrum.shape[1:])).astype(np.float32)
+    masks = shares / shares.sum(0)  # (3, 2, frames, bins), summing to 1, different on each channel
+    if second_channel != 0.0:
+        masks[:, 1] = masks[:, 0]  # masks of a channel that is a copy of the other
     with np.errstate(divide="raise", invalid="raise", over="raise"):  # a cancelled determinant would divide by 0
         wiener = MultichannelWiener(spectrum, masks)
+        estimates = np.stack([[wiener.stem_spectrum(stem, channel) for channel in range(2)] for stem in range(3)])
+    scale = np.abs(spectrum).max()
     for stem in range(3):
         for channel in range(2):
-            expected = masks[stem, channel] * spectrum[channel]
-            error = np.abs(wiener.stem_spectrum(stem, channel) - expected).max()
-            assert error < 2e-3 * np.abs(spectrum).max(), (stem, channel, error)
-    total = sum(wiener.stem_spectrum(stem, 0) for stem in range(3))
-    np.testing.assert_allclose(total, spectrum[0], atol=2e-3 * np.abs(spectrum).max())
+            error = np.abs(estimates[stem, channel] - masks[stem, channel] * spectrum[channel]).max()
+            assert error < 2e-3 * scale, (stem, channel, error)
+    np.testing.assert_allclose(estimates.sum(0), spectrum, atol=2e-3 * scale)
 
 
 def test_it_separates_two_overlapping_stems_by_their_place_in_the_stereo_image() -> None:
