@@ -1,9 +1,8 @@
 """The multichannel Wiener filter (`larsnet/filtering.MultichannelWiener`) on real STFTs of real drum audio.
 
 It gives a mixture without a stereo image (mono, polarity-inverted, one channel silent) its masks back, its
-stems add up to the mixture, and where two stems sound at the same
-time and frequency with masks that cannot tell them apart, it separates them by where they sit in the stereo
-image, which masking each channel cannot.
+stems add up to the mixture, and where two stems sound at the same time and frequency with masks that cannot tell
+them apart, it separates them by where they sit in the stereo image, which masking each channel cannot.
 """
 from __future__ import annotations
 
