@@ -3,9 +3,9 @@ NMFD), then larsnet-open (our open weights alone), then demucs-filter, then plac
 a reason.
 
 larsnet-open comes before demucs-filter because its shipped weights beat NMFD on held-out kits (mean SDR
-4.67 against 3.07 dB, no stem more than 1 dB below; docs/performance.md). larsnet-hybrid comes before
-larsnet-open because it beats it on every held-out kit (mean SDR 6.17 against 4.67 over the 12 clips, every
-stem better; +1.0 to +2.3 dB per kit; the model card of `lars-open`, "Hybrid") for about 2.2 times its time.
+4.77 against 3.07 dB, every stem better; docs/performance.md). larsnet-hybrid comes before larsnet-open because
+it beats it on every held-out kit (mean SDR 6.42 against 4.77 over the 12 clips, every stem better; +1.1 to
++2.4 dB per kit; the model card of `lars-open`, "Hybrid") for about 2.2 times its time.
 """
 from __future__ import annotations
 
