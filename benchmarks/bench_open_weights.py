@@ -7,8 +7,9 @@ Prints three tables:
    (the demucs-filter fallback), of the hybrid (larsnet-hybrid: the open weights on ONNX Runtime, refined by
    the NMFD started from their stems, then the multichannel Wiener filter; and without that filter), of the
    ideal ratio mask taken per mel band of the weights (the bound for their mask form) and per bin (the bound
-   for any masking model), over clips other than those the training validated on; then the same per held-out kit (`--per-kit` clips rendered from each kit alone),
-   with the hybrid's margins over the network and over the better of the network and NMFD.
+   for any masking model), over clips other than those the training validated on; then the same per held-out
+   kit (`--per-kit` clips rendered from each kit alone), with the hybrid's margins over the network and over the
+   better of the network and NMFD.
 2. Speed: the open weights against the official five U-Nets (golden fixture checkpoints: the official
    architecture and cost), both through the Separator over 60 s of audio, seconds and real-time factor.
 3. bf16 against fp32 for the open weights: the SDR change against the true stems on the same clips.

@@ -118,7 +118,7 @@ class InformedNmfd:
         """
         exponent = self.settings.band_weight_exponent
         mixture = pool_bands(magnitude, self.bands, exponent)  # (channels, bands, frames)
-        magnitude = np.ascontiguousarray(magnitude)  # the products and pooling below are 10x faster on it
+        magnitude = np.ascontiguousarray(magnitude)  # the stems' products and pooling below take half the time on it
         stems = np.stack([pool_bands(mask * magnitude, self.bands, exponent) for mask in masks])
         scale = np.float32(1.0 / (float(mixture.mean()) + TINY))  # the factorisation wants the mixture at mean 1
         with single_threaded_blas():

@@ -185,7 +185,6 @@ def _ratios(magnitude: np.ndarray, flat_templates: np.ndarray, shifted: np.ndarr
         gains: (components, channels).
     """
     column_gains = np.repeat(gains, template_frames, axis=0)  # (components * template_frames, channels)
-
     ratios = np.empty(magnitude.shape, dtype=np.float32)
     for channel, ratio in enumerate(ratios):
         np.matmul(flat_templates * column_gains[:, channel], shifted, out=ratio)

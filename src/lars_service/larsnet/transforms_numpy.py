@@ -70,7 +70,7 @@ def overlap_add(frame_signals: np.ndarray, window: np.ndarray) -> np.ndarray:
 
 
 def masked_inverse_stft(spectrum: np.ndarray, gains: np.ndarray, window: np.ndarray,
-                        pool: Executor | None = None) -> np.ndarray:
+                        pool: Executor | None = None, stems: Sequence[int] | None = None) -> np.ndarray:
     """The signal of each stem: the inverse STFT of `spectrum` times that stem's real gains, overlap-added.
 
     Args:
@@ -78,13 +78,14 @@ def masked_inverse_stft(spectrum: np.ndarray, gains: np.ndarray, window: np.ndar
         gains: (stems, channels, frames, 2049) float32, any strides.
         window: (N_FFT,) synthesis window.
         pool: see `inverse_stft`.
+        stems: the rows of `gains` to invert, in the order of the result; None: all of them.
 
     Returns:
-        signals: (stems, channels, (frames - 1) * HOP + N_FFT) float32.
+        signals: (len(stems), channels, (frames - 1) * HOP + N_FFT) float32.
     """
-    stems, channels, frames, _ = gains.shape
-    return inverse_stft(lambda stem, channel: spectrum[channel] * gains[stem, channel], range(stems), channels, frames,
-                        window, pool)
+    rows, channels, frames, _ = gains.shape
+    return inverse_stft(lambda stem, channel: spectrum[channel] * gains[stem, channel],
+                        range(rows) if stems is None else stems, channels, frames, window, pool)
 
 
 def inverse_stft(stem_spectrum: Callable[[int, int], np.ndarray], stems: Sequence[int], channels: int, frames: int,

@@ -178,7 +178,7 @@ class OnnxSeparator:
         if self.multichannel_wiener and stereo:
             wiener = MultichannelWiener(spectrum, gains, pool=self.pool)
             return inverse_stft(wiener.stem_spectrum, chosen, 2, spectrum.shape[1], self.window, self.pool)
-        return masked_inverse_stft(spectrum, gains if len(chosen) == len(gains) else gains[chosen], self.window, self.pool)
+        return masked_inverse_stft(spectrum, gains, self.window, self.pool, stems=chosen)
 
     def _calls(self, model: MaskModel, segment_count: int, last_valid: int, one_each: bool) -> list[tuple[slice, int]]:
         """The model calls that cover a block's segments: (segments, frames of each the model sees).
