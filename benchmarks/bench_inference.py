@@ -51,7 +51,7 @@ from lars_service.larsnet.transforms import fold, hann_window, istft, pad_length
 from lars_service.larsnet.weights import load_unets  # noqa: E402
 from lars_service.allocator import keep_freed_memory  # noqa: E402
 from lars_service.runtime.onnx_masks import create_session, session_options  # noqa: E402
-from lars_service.runtime.onnx_graph import unet_onnx_bytes  # noqa: E402
+from lars_service.runtime.onnx_graph import DECODER_FORMS, unet_onnx_bytes  # noqa: E402
 from lars_service.runtime.onnx_separator import OnnxSeparator  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
 from lars_service.larsnet.checkpoints import weights_file  # noqa: E402
@@ -61,6 +61,7 @@ GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
 RUNTIMES = {"onnx": OnnxSeparator.from_models_dir, "torch": Separator}
 REPEATS = 3  # timed runs per measurement; --repeats
+DECODER_LABELS = {"phases": "exact-tap phases (default)", "subpixel": "3x3 sub-pixel", "convtranspose": "ConvTranspose"}
 
 
 def table(title: str, header: list[str], rows: list[list[object]]) -> None:
@@ -273,18 +274,17 @@ def section_runtimes(models: Path) -> None:
     rows = []
     for name, function in (
         ("torch: inference U-Net, channels-last", lambda: [inference(segments[index:index + 1]) for index in range(6)]),
-        ("onnx: ORT, sub-pixel decoder (default)", session_runner(create_session(unet_onnx_bytes(state)), magnitude)),
-        ("onnx: ORT, ConvTranspose decoder", session_runner(create_session(unet_onnx_bytes(state, subpixel=False)), magnitude)),
+        *((f"onnx: ORT, {DECODER_LABELS[form]} decoder", session_runner(create_session(unet_onnx_bytes(state, decoder=form)), magnitude))
+          for form in DECODER_FORMS),
     ):
         seconds = best_time(function)
         rows.append([name, f"{seconds:.2f}", f"{flops / seconds / 1e9:.0f}"])
     table(f"Per-U-Net speed: one U-Net over 6 segments (60 s), one segment per call, {torch.get_num_threads()} threads",
           ["runtime", "seconds", "GFLOP/s"], rows)
-    shares = {variant: kernel_shares(unet_onnx_bytes(state, subpixel=variant == "sub-pixel"), magnitude[:1])
-              for variant in ("ConvTranspose", "sub-pixel")}
+    shares = {DECODER_LABELS[form]: kernel_shares(unet_onnx_bytes(state, decoder=form), magnitude[:1]) for form in DECODER_FORMS}
     operators = sorted({name for share in shares.values() for name in share}, key=lambda name: -max(
         share.get(name, 0.0) for share in shares.values()))
-    table("ORT kernel time by operator, one U-Net on one segment (ORT's profiler; decoder as ConvTranspose vs sub-pixel)",
+    table("ORT kernel time by operator, one U-Net on one segment (ORT's profiler; each decoder form)",
           ["operator", *(f"{variant} decoder" for variant in shares)],
           [[name, *(f"{100 * share.get(name, 0.0):.0f}%" for share in shares.values())] for name in operators])
 

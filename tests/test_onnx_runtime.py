@@ -16,7 +16,7 @@ from lars_service.larsnet.transforms_numpy import N_FFT, hann_window, masked_inv
 from lars_service.larsnet.weights import load_unet, read_state_dict
 from lars_service.runtime.onnx_masks import MaskModel, create_session, five_head_model, official_unet, official_unets
 from lars_service.runtime.model_files import onnx_path, source_stamp, write_unet_model
-from lars_service.runtime.onnx_graph import GRAPH_VERSION, interleave_weight, unet_onnx_bytes
+from lars_service.runtime.onnx_graph import DECODER_FORMS, GRAPH_VERSION, interleave_weight, unet_onnx_bytes
 from lars_service.runtime.onnx_separator import OnnxSeparator
 from lars_service.runtime.pth_reader import read_numpy_state_dict
 from support import GOLDEN, GOLDEN_MODELS, KITS, STEMS
@@ -70,12 +70,12 @@ def test_pth_reader_reports_truncated_and_foreign_files(tmp_path: Path) -> None:
         read_numpy_state_dict(tmp_path / "legacy.pth")
 
 
-@pytest.mark.parametrize("subpixel", [True, False], ids=["subpixel", "conv-transpose"])
-def test_unet_graph_computes_the_torch_unet(subpixel: bool) -> None:
-    """Both decoder forms of the graph give the reference U-Net's mask on folded segments (T = 128 here) as closely
+@pytest.mark.parametrize("decoder", DECODER_FORMS)
+def test_unet_graph_computes_the_torch_unet(decoder: str) -> None:
+    """Every decoder form of the graph give the reference U-Net's mask on folded segments (T = 128 here) as closely
     as torch's own inference form does (the random fixture weights make masks sensitive to summation order)."""
     magnitude = np.random.default_rng(0).gamma(0.5, 2.0, (2, 2, 2048, 128)).astype(np.float32)
-    session = create_session(unet_onnx_bytes(read_numpy_state_dict(KICK), subpixel=subpixel))
+    session = create_session(unet_onnx_bytes(read_numpy_state_dict(KICK), decoder=decoder))
     (mask,) = session.run(None, {"magnitude": magnitude})
     unet = load_unet(KICK)
     with torch.inference_mode():

@@ -116,6 +116,24 @@ def test_subpixel_form_equals_the_transposed_convolution() -> None:
     torch.testing.assert_close(subpixel, transposed, rtol=1e-5, atol=1e-5)
 
 
+def test_exact_phase_convolutions_equal_the_transposed_convolution() -> None:
+    """Four convolutions with 9 + 6 + 6 + 4 = 25 taps, phase (a_h, a_w) at pixel (2y + a_h, 2x + a_w), are the
+    transposed convolution (odd and even sizes, so every pad shows)."""
+    from lars_service.larsnet.subpixel import phase_kernels
+
+    torch.manual_seed(6)
+    weight, bias = torch.randn(6, 3, 5, 5), torch.randn(3)
+    features = torch.randn(2, 6, 9, 8)
+    transposed = torch.nn.functional.conv_transpose2d(features, weight, bias, stride=2, padding=2, output_padding=1)
+    kernels = phase_kernels(weight.numpy())
+    assert sum(kernel[0, 0].size for kernel, _ in kernels) == 25
+    interleaved = torch.empty_like(transposed)
+    for phase, (kernel, (top, left, bottom, right)) in enumerate(kernels):
+        padded = torch.nn.functional.pad(features, (left, right, top, bottom))
+        interleaved[:, :, phase // 2 :: 2, phase % 2 :: 2] = torch.nn.functional.conv2d(padded, torch.from_numpy(kernel), bias)
+    torch.testing.assert_close(interleaved, transposed, rtol=1e-5, atol=1e-5)
+
+
 def test_inference_unet_computes_the_reference_function() -> None:
     from lars_service.larsnet.inference import InferenceUNet
 

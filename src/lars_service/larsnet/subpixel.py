@@ -1,10 +1,13 @@
-"""A stride-2 5x5 transposed convolution as a 3x3 convolution and a pixel shuffle (sub-pixel form); numpy, no torch.
+"""A stride-2 5x5 transposed convolution as convolutions at the input's resolution and an interleave; numpy, no torch.
 
 ConvTranspose2d(5, stride 2, padding 2, output padding 1) writes every output phase (a_h, a_w) of the
-2x-upsampled grid from a 3x3 neighbourhood of the input, so it equals one 3x3 convolution (padding 1)
-producing 4 * C_out channels, interleaved by a pixel shuffle (torch's `pixel_shuffle(…, 2)`, ONNX
-`DepthToSpace` in CRD mode). Same products, summed in another order. Used by the torch inference U-Net
-(last layer) and by the ONNX graph (every decoder layer).
+2x-upsampled grid from a 3x3 neighbourhood of the input. Two forms, the same products summed in another order:
+- sub-pixel: one 3x3 convolution (padding 1) producing 4 * C_out channels, interleaved by a pixel shuffle
+  (torch's `pixel_shuffle(…, 2)`, ONNX `DepthToSpace` in CRD mode). 36 taps per input pixel where the
+  transposed convolution has 25: a phase 1 never reads offset -1, and those taps are zeros;
+- exact phases (`phase_kernels`): one convolution per phase with only its own taps (3x3, 3x2, 2x3, 2x2: the 25),
+  each C_out channels, interleaved the same way.
+The torch inference U-Net uses the sub-pixel form (last layer); the ONNX graph both (`runtime/onnx_graph.py`).
 """
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ import numpy as np
 #: Kernel tap of a 5x5, stride-2, padding-2 transposed convolution that output phase `a` (0 or 1) takes
 #: from the input at offset `d` (-1, 0 or +1) along one axis; phase 1 never uses offset -1.
 SUBPIXEL_TAPS = {(0, 1): 0, (0, 0): 2, (0, -1): 4, (1, 1): 1, (1, 0): 3}
+#: (offset, tap) pairs along one axis of each phase, offsets ascending: phase 0 reads -1, 0, +1; phase 1 reads 0, +1
+PHASE_TAPS = {phase: sorted((offset, tap) for (of_phase, offset), tap in SUBPIXEL_TAPS.items() if of_phase == phase)
+              for phase in (0, 1)}
 
 
 def subpixel_weight(weight: np.ndarray) -> np.ndarray:
@@ -36,3 +42,26 @@ def subpixel_weight(weight: np.ndarray) -> np.ndarray:
 def subpixel_bias(bias: np.ndarray) -> np.ndarray:
     """(C_out,) -> (4 * C_out,): each channel's bias for its four phases."""
     return np.repeat(bias, 4)
+
+
+def phase_kernels(weight: np.ndarray) -> list[tuple[np.ndarray, list[int]]]:
+    """Rewrite a ConvTranspose2d(5, stride 2, padding 2, output padding 1) weight as four convolutions, one per
+    output phase, each with only the taps that phase uses.
+
+    Args:
+        weight: (C_in, C_out, 5, 5) transposed-convolution weight.
+
+    Returns:
+        [(kernel, pads)] for phases (a_h, a_w) = (0, 0), (0, 1), (1, 0), (1, 1): kernel (C_out, C_in, k_h, k_w)
+        with k = 3 for phase 0 and 2 for phase 1 along that axis, same dtype; pads [top, left, bottom, right]
+        (ONNX order) for an output of the input's size. Phase (a_h, a_w) of output channel c is that
+        convolution's channel c (bias not included: the transposed convolution's, per channel).
+    """
+    kernels = []
+    for phase_h in (0, 1):
+        for phase_w in (0, 1):
+            rows, columns = PHASE_TAPS[phase_h], PHASE_TAPS[phase_w]
+            taps = weight[:, :, [tap for _, tap in rows]][:, :, :, [tap for _, tap in columns]]  # (C_in, C_out, k_h, k_w)
+            pads = [-rows[0][0], -columns[0][0], rows[-1][0], columns[-1][0]]
+            kernels.append((np.ascontiguousarray(taps.transpose(1, 0, 2, 3)), pads))
+    return kernels

@@ -5,12 +5,15 @@ ONNX Runtime's CPU kernels, each change exact up to the order of summation:
 - batch norms (eval mode) as per-channel scale and shift (`x * scale + shift`): in the encoder a depthwise
   1x1 Conv (scale as weight, shift as bias) that ORT keeps in its blocked NCHWc layout with the LeakyReLU
   fused in, where Mul and Add sent every block out to NCHW and back;
-- the stride-2 5x5 transposed convolutions, ORT's slowest kernel here, as sub-pixel 3x3 convolutions
-  producing 4x channels (`larsnet/subpixel.py`), interleaved by a grouped 2x2 stride-2 ConvTranspose with
-  one-hot weights (`interleave_weight`): the same bits as DepthToSpace (CRD), three times faster in ORT;
-  the decoder's batch norm rides in that interleave (one-hot weights times the scale, the shift as bias).
-  Graph version 3 (these two norm placements) runs a U-Net segment about 8% faster on one thread than
-  version 2 with the same outputs (README, Performance);
+- the stride-2 5x5 transposed convolutions, ORT's slowest kernel here, as convolutions at the input's resolution
+  (`larsnet/subpixel.py`) interleaved by a grouped 2x2 stride-2 ConvTranspose with one-hot weights
+  (`interleave_weight`): the same bits as DepthToSpace (CRD), three times faster in ORT; the decoder's batch norm
+  rides in that interleave (one-hot weights times the scale, the shift as bias). Decoder layers 1-5 run one
+  convolution per output phase with only that phase's taps (3x3, 3x2, 2x3, 2x2: the transposed convolution's 25
+  products per input pixel), stacked into the interleave's channel order (Unsqueeze, Concat, Reshape); the last
+  layer, whose phases have 2 channels each (ORT's blocked layout computes 16 per convolution), runs one 3x3
+  sub-pixel convolution of 8 channels (36 products, zeros included). Graph version 4 (exact phases) runs a U-Net
+  segment in 155 ms where version 3 (3x3 sub-pixel everywhere) took 180, same outputs (docs/performance.md);
 - the sigmoid as 1 / (1 + exp(-x)): ORT's CPU Sigmoid is an approximation that returns exactly 0 for
   x <= -18, and the alpha-Wiener filter divides by the sum of the masks.
 Weights are the graph's initializers (never `SessionOptions.add_initializer`, which gave wrong outputs
@@ -25,8 +28,8 @@ same masks at frames < T - EDGE_REACH_FRAMES whatever T is (T >= 256, a multiple
 translation-invariant, and only the convolutions' zero padding at the right edge, which first differs from
 the silent frames' constant activations in the second encoder layer, changes anything. Layer by layer its
 first affected column is T/4 - 1 at the second encoder layer, T/64 - 1 at the sixth, and back up the decoder
-(3x3 convolutions, each 2x interleave doubling, the mask layer's dilated taps reaching 3 frames) frame
-T - 193 of the mask. So the file's last segment runs T = V + 193 rounded up to a multiple of 64 frames when
+(convolutions reaching one pixel either side, each 2x interleave doubling, the mask layer's dilated taps
+reaching 3 frames) frame T - 193 of the mask. So the file's last segment runs T = V + 193 rounded up to a multiple of 64 frames when
 that is shorter than 512, with masks bit-identical to the published 512-frame computation
 (`tests/test_onnx_runtime.py`).
 """
@@ -35,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from lars_service.larsnet.checkpoints import ENCODER_CHANNELS
-from lars_service.larsnet.subpixel import subpixel_bias, subpixel_weight
+from lars_service.larsnet.subpixel import phase_kernels, subpixel_bias, subpixel_weight
 
 OPSET = 17
 IR_VERSION = 8
@@ -44,7 +47,9 @@ INPUT_NAME = "magnitude"
 OUTPUT_NAME = "mask"
 FAMILY = "larsnet-unet"
 #: the graph's form; model files record it and are rebuilt when it changes
-GRAPH_VERSION = "3"
+GRAPH_VERSION = "4"
+#: how the decoder's transposed convolutions are computed (`unet_onnx_bytes`); the first is the default
+DECODER_FORMS = ("phases", "subpixel", "convtranspose")
 #: frames at a segment's end whose masks depend on where the segment ends (module docstring)
 EDGE_REACH_FRAMES = 193
 
@@ -94,6 +99,14 @@ class _GraphBuilder:
         tensor.raw_data = np.ascontiguousarray(array, dtype="<f4").tobytes()
         return name
 
+    def int64_constant(self, name: str, values: list[int]) -> str:
+        tensor = self.model.graph.initializer.add()
+        tensor.name = name
+        tensor.data_type = self.helper.np_dtype_to_tensor_dtype(np.dtype(np.int64))
+        tensor.dims.append(len(values))
+        tensor.raw_data = np.asarray(values, dtype="<i8").tobytes()
+        return name
+
     def node(self, op: str, inputs: list[str], output: str | None = None, **attributes: object) -> str:
         self.count += 1
         output = output or f"{op.lower()}_{self.count}"
@@ -111,15 +124,16 @@ class _GraphBuilder:
                                   self.constant(f"{name}.shift", shift)], kernel_shape=[1, 1], group=scale.size)
 
 
-def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bool = True, stem: str = "",
+def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, decoder: str = DECODER_FORMS[0], stem: str = "",
                     metadata: dict[str, str] | None = None) -> bytes:
     """Serialised ONNX model of one U-Net.
 
     Args:
         state: the official `model_state_dict` as numpy arrays (names and shapes checked by the caller).
         bins: F, the frequency bins the U-Net sees.
-        subpixel: the transposed convolutions as sub-pixel convolutions (faster in ORT); False keeps
-            ConvTranspose (for measuring the difference).
+        decoder: how the transposed convolutions run (`DECODER_FORMS`): "phases" (exact-tap phase convolutions,
+            the last layer sub-pixel; the fastest in ORT), "subpixel" (3x3 sub-pixel convolutions everywhere) or
+            "convtranspose" (ORT's ConvTranspose); the other two for measuring the difference.
         stem: recorded in the model's metadata.
         metadata: more metadata_props (e.g. which weights file it was made from).
 
@@ -128,6 +142,8 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bo
     """
     from onnx import TensorProto, helper
 
+    if decoder not in DECODER_FORMS:
+        raise ValueError(f"decoder must be one of {DECODER_FORMS}, not {decoder!r}")
     graph = _GraphBuilder()
     input_scale, input_shift = batch_norm_affine(state, "input_norm")  # over the F bins: axis 2
     features = graph.node("Mul", [INPUT_NAME, graph.constant("input_norm.scale", input_scale.reshape(1, -1, 1))])
@@ -149,21 +165,31 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, subpixel: bo
             upsampled = graph.node("Concat", [skips[6 - index], upsampled], axis=1)
         weight, bias = state[f"{prefix}.conv_trans.weight"], state[f"{prefix}.conv_trans.bias"]
         scale, shift = batch_norm_affine(state, f"{prefix}.bn")
-        if subpixel:
-            # the ReLU acts per channel, so it runs on the four phases before they are interleaved (ORT fuses it
-            # into the convolution), and the norm's scale and shift are the interleave's weights and bias
-            phases = graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight", subpixel_weight(weight)),
-                                         graph.constant(f"{prefix}.bias", subpixel_bias(bias))],
-                                kernel_shape=[3, 3], pads=[1, 1, 1, 1])
-            upsampled = graph.node("ConvTranspose", [graph.node("Relu", [phases]),
-                                                     graph.constant(f"{prefix}.interleave", interleave_weight(scale)),
-                                                     graph.constant(f"{prefix}.shift", shift)],
-                                   kernel_shape=[2, 2], strides=[2, 2], group=scale.size)
-        else:
+        if decoder == "convtranspose":
             upsampled = graph.node("ConvTranspose", [upsampled, graph.constant(f"{prefix}.weight", weight),
                                                      graph.constant(f"{prefix}.bias", bias)],
                                    kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2], output_padding=[1, 1])
             upsampled = graph.affine(graph.node("Relu", [upsampled]), scale, shift, prefix)
+            continue
+        # the ReLU acts per channel, so it runs on the phases before they are interleaved (ORT fuses it into the
+        # convolution), and the norm's scale and shift are the interleave's weights and bias
+        if decoder == "phases" and index < 6:
+            height = bins >> (7 - index)  # the input's bins at this layer: the frequency axis is fixed, frames vary
+            phases = [graph.node("Unsqueeze", [
+                graph.node("Relu", [graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight{phase}", kernel),
+                                                        graph.constant(f"{prefix}.bias{phase}", bias)],
+                                               kernel_shape=list(kernel.shape[2:]), pads=pads)]),
+                graph.int64_constant(f"{prefix}.axis{phase}", [2])]) for phase, (kernel, pads) in enumerate(phase_kernels(weight))]
+            # (batch, C, 4, H, W) -> (batch, 4C, H, W): channel 4c + phase, the interleave's order
+            phases = graph.node("Reshape", [graph.node("Concat", phases, axis=2),
+                                            graph.int64_constant(f"{prefix}.shape", [0, 4 * scale.size, height, -1])])
+        else:
+            phases = graph.node("Relu", [graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight", subpixel_weight(weight)),
+                                                             graph.constant(f"{prefix}.bias", subpixel_bias(bias))],
+                                                    kernel_shape=[3, 3], pads=[1, 1, 1, 1])])
+        upsampled = graph.node("ConvTranspose", [phases, graph.constant(f"{prefix}.interleave", interleave_weight(scale)),
+                                                 graph.constant(f"{prefix}.shift", shift)],
+                               kernel_shape=[2, 2], strides=[2, 2], group=scale.size)
     logits = graph.node("Conv", [upsampled, graph.constant("mask.weight", state["mask_layer.0.weight"]),
                                  graph.constant("mask.bias", state["mask_layer.0.bias"])],
                         kernel_shape=[4, 4], dilations=[2, 2], pads=[3, 3, 3, 3])
