@@ -42,12 +42,16 @@ def intra_op_threads(threads: int | None = None) -> int:
 
 def session_options(threads: int | None = None) -> Any:
     """ORT session options: all graph optimizations, `threads` intra-op threads (default: $LARS_THREADS, else
-    the CPUs this process may use), one inter-op thread (the graph is a chain), threads that sleep when idle, and
-    the process's one shared arena for activations (`shared_arena`).
+    the CPUs this process may use), one inter-op thread (the graph is a chain), threads that spin between a run's
+    operators and sleep once the run ends, and the process's one shared arena for activations (`shared_arena`).
 
     Each session has its own thread pool, and the official family runs five sessions one after the other:
-    with ORT's default spinning, the idle sessions' threads keep spinning while the next one computes, which
-    cost 30% more CPU time for five U-Nets in a row here (and slows them on a busy machine).
+    with ORT's default spinning, which goes on after a run, the idle sessions' threads kept spinning while the
+    next one computed (30% more CPU time for five U-Nets in a row, and slower on a busy machine). Threads that
+    never spin wait to be woken at each of a run's ~60 operators: the small ones (layout reorders, the decoder's
+    interleave) then took longer on two threads than on one, 177 ms per U-Net segment against 159 with spinning.
+    So the threads spin within a run and stop at its end (`session.force_spinning_stop`): five U-Nets over 60 s
+    in process 4.73 s against 4.88 s never spinning (medians of 7 paired rounds).
 
     Memory (peak RSS of `separate`, five official U-Nets, 60 s; README, Performance: memory): each session's own
     arena kept the largest run it had seen, five times over (2.70 GB in all); glibc's heap in their place
@@ -68,7 +72,8 @@ def session_options(threads: int | None = None) -> Any:
     options.enable_mem_pattern = False
     options.add_session_config_entry("session.use_env_allocators", "1")
     options.add_session_config_entry("session.use_device_allocator_for_initializers", "1")
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
 
 
@@ -182,12 +187,16 @@ def official_unet(models_dir: Path, stem: str, config: LarsNetConfig, threads: i
 
 def official_unets(models_dir: Path, stems: tuple[str, ...], config: LarsNetConfig,
                    threads: int | None = None) -> list[MaskModel]:
-    """One U-Net session per stem of `stems`, from `<models_dir>/<stem>/` (see `official_unet`).
+    """One U-Net session per stem of `stems`, from `<models_dir>/<stem>/` (see `official_unet`), made on as many
+    threads as the sessions compute on (ORT's session set-up, graph optimization included, runs without the GIL).
 
     Building each graph and session leaves freed temporaries several times the weights; they are handed back
     to the OS afterwards (`allocator.release_freed_memory`) rather than kept as idle resident memory.
     """
-    unets = [official_unet(models_dir, stem, config, threads) for stem in stems]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(len(stems), intra_op_threads(threads)) or 1, thread_name_prefix="lars-load") as pool:
+        unets = list(pool.map(lambda stem: official_unet(models_dir, stem, config, threads), stems))
     release_freed_memory()
     return unets
 

@@ -213,13 +213,16 @@ class OnnxSeparator:
         masks = np.zeros((len(self.model_stems), 2, bins_total, frames), dtype=np.float32)
         side_by_side = self.models_at_once > 1  # then every (model, segment) pair is a task for the worker threads
         jobs = [(model, part) for model in self.mask_models for part in self._calls(model, len(segments), last_valid, side_by_side)]
+        # each distinct model input (bins, segments, frames) made contiguous once: the five U-Nets share theirs
+        inputs = {(model.bins, part.start, part.stop, frames_in): np.ascontiguousarray(segments[part, :, : model.bins, :frames_in])
+                  for model, (part, frames_in) in jobs}
 
         def run(job: tuple[MaskModel, tuple[slice, int]]) -> None:
             """One model call, its masks written into `masks` at once (each job has its own region of it): a
             model's output is dropped as soon as it is placed, not held until the jobs before it are done."""
             model, (part, input_frames) = job
             first = part.start * self.segment_frames
-            for stem, stem_masks in model.masks(segments[part, ..., :input_frames]).items():
+            for stem, stem_masks in model.masks(inputs[model.bins, part.start, part.stop, input_frames]).items():
                 if stem in self.model_stems:
                     joined = unfold(stem_masks, frames - first)  # (2, F, frames of these segments)
                     masks[self.model_stems.index(stem), :, : stem_masks.shape[2], first : first + joined.shape[2]] = joined
