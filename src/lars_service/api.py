@@ -119,8 +119,7 @@ def _separate(request: SeparationRequest, progress: ProgressCallback, processors
                 writer = StemWriter(paths, source.channels, processor.sample_rate, request.sample_rate,
                                     request.output_format, request.bit_depth)
             for _, chunk in processor.stream(source, progress):
-                for stem in request.stems:
-                    writer.write(stem, chunk[stem])
+                writer.write_block({stem: chunk[stem] for stem in request.stems})
             writer.finish()
             warnings += writer.clipping_warnings()
             document = {

@@ -5,8 +5,8 @@ Both directions stream in blocks, so memory does not grow with the length of the
   NaN and infinite samples, resamples to the processor's rate and keeps the result in a temporary raw
   float32 file that `ModelInput.read` serves slices of.
 - `StemWriter` takes each stem chunk by chunk, resamples it to the output rate and writes a temporary
-  file beside the final one; `finish` completes them, `commit` renames them into place (atomic per file),
-  `abort` removes them.
+  file beside the final one (`write_block`: on a thread of its own, while the caller computes the next block);
+  `finish` completes them, `commit` renames them into place (atomic per file), `abort` removes them.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import math
 import os
 import re
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -289,6 +290,8 @@ class StemWriter:
         self._clipped = dict.fromkeys(paths, 0)
         self._temporary: dict[str, Path] = {}
         self._files: dict[str, soundfile.SoundFile] = {}
+        self._background: ThreadPoolExecutor | None = None  # write_block's thread, made on first use
+        self._pending: Future | None = None  # the block being written there
         longest = max(paths.values(), key=lambda path: len(os.fsencode(path.name)))
         if len(os.fsencode(longest.name)) > _name_max(longest.parent):
             raise OutputError(
@@ -334,12 +337,44 @@ class StemWriter:
             except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
                 raise self._write_error(stem, error) from error
 
+    def write_block(self, chunks: dict[str, np.ndarray]) -> None:
+        """Append one (channels, n) float32 chunk per stem, all of the same samples, on the writer's own thread: the
+        caller goes on (computing the next block) while these are converted and written, where writing them in
+        turn left a core idle for a tenth of a separation's time. One block in flight: this waits for the
+        previous one first and raises its error, if it had one.
+
+        The chunks must not change until the next `write_block`, `finish` or `abort`.
+        """
+        self._wait()
+        if self._background is None:
+            self._background = ThreadPoolExecutor(1, thread_name_prefix="lars-write")
+        self._pending = self._background.submit(lambda: [self.write(stem, chunk) for stem, chunk in chunks.items()])
+
+    def _wait(self) -> None:
+        """Wait for the block in flight, raising its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _stop_background(self) -> None:
+        """Wait for the block in flight, its error ignored (the files are being abandoned), and end the thread."""
+        try:
+            self._wait()
+        except Exception:  # noqa: BLE001 - abort removes the files the error concerns
+            pass
+        if self._background is not None:
+            self._background.shutdown()
+            self._background = None
+
     def finish(self) -> None:
-        """Flush the resamplers' tails and close every temporary file; no final name changes yet.
+        """Wait for the block in flight, flush the resamplers' tails and close every temporary file; no final name
+        changes yet.
 
         Raises:
             OutputError: a file could not be completed (disk full); `abort` then removes them all.
         """
+        self._wait()
+        self._stop_background()
         for stem in self._resamplers:
             self.write(stem, np.zeros((self._files[stem].channels, 0), dtype=np.float32), last=True)
         for stem, handle in list(self._files.items()):
@@ -360,7 +395,8 @@ class StemWriter:
         return dict(self.paths)
 
     def abort(self) -> None:
-        """Close and delete the temporary files; the final names are left as they were."""
+        """Close and delete the temporary files (after the block in flight); the final names are left as they were."""
+        self._stop_background()
         for handle in self._files.values():
             try:
                 handle.close()
