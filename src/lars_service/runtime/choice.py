@@ -32,11 +32,11 @@ def resolve_runtime(requested: str, device: str) -> tuple[str | None, str | None
     """The runtime a LarsNet separation on `device` (already resolved: cpu, cuda or mps) uses.
 
     `auto` is onnx on the CPU when onnxruntime is installed, else torch; an explicit runtime is used as asked.
-    Also for long inputs where torch is installed: five U-Nets over 60 s (fresh processes, medians of 3 paired
-    rounds, `benchmarks/bench_inference.py --sections speed`) took 7.70 s on onnx and 6.85 s on torch, but
-    torch peaked at 1095 MB against 762 MB: the 9% of compute torch saves costs 44% more memory, past the 1 GB
-    the CPU default is held to. Both stream block by block, so a longer input changes neither the ratio nor
-    the peaks (600 s: torch 1082 MB, onnx 772 MB).
+    Also for long inputs where torch is installed: five U-Nets over 60 s (fresh processes, medians of 5 paired
+    rounds, `benchmarks/bench_inference.py --sections speed`, installed weights) took 5.51 s on onnx (5.12 s of
+    compute) and 6.91 s on torch (5.66 s), and onnx peaked at 676 MB where torch took 1038 MB, past the 1 GB the
+    CPU default is held to. Both stream block by block, so a longer input changes neither the ratio nor the
+    peaks (600 s: onnx 732 MB, torch 1082 MB).
 
     Returns:
         (runtime, None), or (None, why it cannot run, with the fix).
