@@ -161,6 +161,20 @@ def test_usage_errors_are_json_with_exit_2(arguments: list[str], error: str, dat
     assert result.document["message"]
 
 
+@pytest.mark.parametrize("arguments, command", [
+    (["separate", "--input", "x.wav", "--output-dir", "o", "--overwrite"], "lars-service separate"),
+    (["models", "install", "weights.zip", "--bogus"], "lars-service models install"),
+    (["frobnicate"], "lars-service"),
+])
+def test_a_usage_error_names_the_help_of_the_command_it_was_given_to(arguments: list[str], command: str, data_home: Path) -> None:
+    """An option no parser knows is reported by the command it was given to (argparse reports it from the top), so
+    the message points at that command's help and the usage is that command's."""
+    result = run_cli(*arguments, data_home=data_home)
+    assert result.returncode == 2 and result.document["error"] == "UsageError"
+    assert f"Run `{command} --help` for usage." in result.document["message"]
+    assert result.document["details"]["usage"].startswith(f"usage: {command} ")
+
+
 def test_seed_form_without_command_means_separate(clip: Path, tmp_path: Path, data_home: Path) -> None:
     result = run_cli("--input", str(clip), "--output-dir", str(tmp_path / "out"), "--processor", "placeholder", data_home=data_home)
     assert result.returncode == 0

@@ -16,10 +16,27 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError (turned into the JSON error document) instead of exiting."""
+    """argparse that raises UsageError (turned into the JSON error document) instead of exiting; the error names
+    the command whose help to read and carries that command's usage."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}. Run `lars-service {self.prog.split()[-1]} --help` for usage.", usage=self.format_usage().strip())
+        raise UsageError(f"{message}. Run `{self.prog} --help` for usage.", usage=self.format_usage().strip())
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse, but arguments no parser knows are reported by the command they were given to (argparse
+        reports them from the top-level parser, whose usage does not list the command's options)."""
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self._command_parser(parsed).error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The deepest (sub-)command parser that `parsed` went through."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and getattr(parsed, action.dest, None) in action.choices:
+                chosen = action.choices[getattr(parsed, action.dest)]
+                return chosen._command_parser(parsed) if isinstance(chosen, Parser) else chosen
+        return self
 
 
 def add_common(command: argparse.ArgumentParser, default_progress: str = "none") -> None:
