@@ -29,9 +29,9 @@ translation-invariant, and only the convolutions' zero padding at the right edge
 the silent frames' constant activations in the second encoder layer, changes anything. Layer by layer its
 first affected column is T/4 - 1 at the second encoder layer, T/64 - 1 at the sixth, and back up the decoder
 (convolutions reaching one pixel either side, each 2x interleave doubling, the mask layer's dilated taps
-reaching 3 frames) frame T - 193 of the mask. So the file's last segment runs T = V + 193 rounded up to a multiple of 64 frames when
-that is shorter than 512, with masks bit-identical to the published 512-frame computation
-(`tests/test_onnx_runtime.py`).
+reaching 3 frames) frame T - 193 of the mask. So the file's last segment runs T = V + 193 rounded up to a
+multiple of 64 frames when that is shorter than 512, with masks bit-identical to the published 512-frame
+computation (`tests/test_onnx_runtime.py`).
 """
 from __future__ import annotations
 
@@ -100,6 +100,7 @@ class _GraphBuilder:
         return name
 
     def int64_constant(self, name: str, values: list[int]) -> str:
+        """A 1-D int64 initializer (axes, shapes)."""
         tensor = self.model.graph.initializer.add()
         tensor.name = name
         tensor.data_type = self.helper.np_dtype_to_tensor_dtype(np.dtype(np.int64))
