@@ -262,25 +262,42 @@ def section_speed(models: Path, device: str, rounds: int, seconds: float = 60.0)
     )
 
 
-def section_runtimes(models: Path) -> None:
-    """Seconds per U-Net for the 6 segments of 60 s, each runtime alone (masks only: no STFT, no filtering)."""
-    segments = torch.rand(6, 2, 2049, 512) * 4
+def run_unet_variant(models: Path, variant: str) -> dict[str, float]:
+    """One U-Net (the kick's) over the 6 segments of 60 s, one segment per call, in this process: best of
+    --repeats timed runs; `variant` "torch" or a decoder form of the ONNX graph (`DECODER_FORMS`).
+
+    Returns:
+        {"seconds": s, "peak_mb": this process's peak RSS as the OS counts it}.
+    """
+    magnitude = np.random.default_rng(0).uniform(0, 4, (6, 2, 2048, 512)).astype(np.float32)
     config = load_config()
-    unet = load_unets(models, ("kick",), config)["kick"]
-    state = read_numpy_state_dict(weights_file(models, "kick", config))
-    magnitude = np.ascontiguousarray(segments[:, :, :2048].numpy())
-    inference = InferenceUNet(unet).eval()
+    if variant == "torch":
+        inference = InferenceUNet(load_unets(models, ("kick",), config)["kick"]).eval()
+        segments = torch.from_numpy(magnitude)
+        function = lambda: [inference(segments[index:index + 1]) for index in range(len(segments))]  # noqa: E731
+    else:
+        state = read_numpy_state_dict(weights_file(models, "kick", config))
+        function = session_runner(create_session(unet_onnx_bytes(state, decoder=variant)), magnitude)
+    seconds = best_time(function)
+    return {"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def section_runtimes(models: Path) -> None:
+    """Seconds per U-Net for the 6 segments of 60 s, each runtime alone (masks only: no STFT, no filtering), each
+    row in a fresh process so that its peak RSS is its own."""
     flops = unet_flops() * 6
     rows = []
-    for name, function in (
-        ("torch: inference U-Net, channels-last", lambda: [inference(segments[index:index + 1]) for index in range(6)]),
-        *((f"onnx: ORT, {DECODER_LABELS[form]} decoder", session_runner(create_session(unet_onnx_bytes(state, decoder=form)), magnitude))
-          for form in DECODER_FORMS),
-    ):
-        seconds = best_time(function)
-        rows.append([name, f"{seconds:.2f}", f"{flops / seconds / 1e9:.0f}"])
-    table(f"Per-U-Net speed: one U-Net over 6 segments (60 s), one segment per call, {torch.get_num_threads()} threads",
-          ["runtime", "seconds", "GFLOP/s"], rows)
+    labels = {"torch": "torch: inference U-Net, channels-last",
+              **{form: f"onnx: ORT, {DECODER_LABELS[form]} decoder" for form in DECODER_FORMS}}
+    for variant, label in labels.items():
+        command = [sys.executable, __file__, "--run-unet", variant, "--models-dir", str(models), "--repeats", str(REPEATS)]
+        result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+        rows.append([label, f"{result['seconds']:.2f}", f"{flops / result['seconds'] / 1e9:.0f}", f"{result['peak_mb']:.0f}"])
+    table(f"Per-U-Net speed: one U-Net over 6 segments (60 s), one segment per call, {torch.get_num_threads()} threads, "
+          "a fresh process per row", ["runtime", "seconds", "GFLOP/s", "peak RSS MB"], rows)
+    config = load_config()
+    state = read_numpy_state_dict(weights_file(models, "kick", config))
+    magnitude = np.random.default_rng(0).uniform(0, 4, (1, 2, 2048, 512)).astype(np.float32)
     shares = {DECODER_LABELS[form]: kernel_shares(unet_onnx_bytes(state, decoder=form), magnitude[:1]) for form in DECODER_FORMS}
     operators = sorted({name for share in shares.values() for name in share}, key=lambda name: -max(
         share.get(name, 0.0) for share in shares.values()))
@@ -432,12 +449,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="fresh-process rounds of the speed section (default 3)")
     parser.add_argument("--seconds", type=float, default=60.0, help="input length of the speed section (default 60)")
     parser.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator at its defaults")
+    parser.add_argument("--run-unet", metavar="VARIANT", help="only time one U-Net (torch or an ONNX decoder form) in "
+                        "this process and print what it measured as JSON")
     parser.add_argument("--run-published", action="store_true", help="only load and run the published method once, "
                         "in this process, and print what it measured as JSON")
     args = parser.parse_args()
     REPEATS = args.repeats
     if not args.default_allocator:
         keep_freed_memory()  # as the lars-service process does
+    if args.run_unet:
+        print(json.dumps(run_unet_variant(args.models_dir, args.run_unet)))
+        return
     if args.run_published:
         print(json.dumps(run_published(args.models_dir, args.device, args.seconds)))
         return
