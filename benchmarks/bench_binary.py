@@ -65,21 +65,22 @@ def bundle_facts(binary: Path, scratch: Path) -> tuple[int, int, int]:
 
 def time_to_json(binary: Path, clip: Path, output_dir: Path, arguments: list[str], env: dict[str, str]
                  ) -> tuple[float, float, dict]:
-    """Seconds from spawning the service until its success document is parsed, its peak RSS in MB (the kernel's
-    count for the process and any child it waited for, as `os.wait4` reports it), and the document."""
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        started = time.perf_counter()
-        process = subprocess.Popen([str(binary), "separate", "--input", str(clip), "--output-dir", str(output_dir),
-                                    *arguments], stdout=stdout, stderr=stderr, text=True, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        document = json.loads(stdout.read())
-        seconds = time.perf_counter() - started
-        if process.returncode != 0 or "error" in document:
-            stderr.seek(0)
-            raise RuntimeError(f"{binary} failed: {json.dumps(document)}\n{stderr.read()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, document
+    """Seconds from spawning the service until its success document is parsed, its peak RSS in MB, and the document.
+
+    The binary is started by a small launcher that reports the peak of its child (`RUSAGE_CHILDREN`, the kernel's
+    count) as its last stderr line: spawned straight from this script, the binary's count would start at this
+    script's own peak (Linux carries the peak of the process that execs a program into the new program's).
+    """
+    launcher = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    started = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-c", launcher, str(binary), "separate", "--input", str(clip),
+                                "--output-dir", str(output_dir), *arguments], capture_output=True, text=True, env=env)
+    document = json.loads(completed.stdout)
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0 or "error" in document:
+        raise RuntimeError(f"{binary} failed: {json.dumps(document)}\n{completed.stderr[-2000:]}")
+    return seconds, int(completed.stderr.strip().splitlines()[-1]) / 1024, document
 
 
 def time_row(name: str, work: str, binary: Path, clip: Path, output_dir: Path, arguments: list[str], env: dict[str, str],

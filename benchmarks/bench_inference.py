@@ -55,7 +55,7 @@ from lars_service.runtime.onnx_graph import DECODER_FORMS, unet_onnx_bytes  # no
 from lars_service.runtime.onnx_separator import OnnxSeparator  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
 from lars_service.larsnet.checkpoints import weights_file  # noqa: E402
-from timing import run_times  # noqa: E402
+from timing import fresh_process_json, run_times  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
@@ -200,9 +200,8 @@ def run_published(models: Path, device: str, seconds: float) -> dict[str, float]
 
 def published_in_fresh_process(models: Path, device: str, seconds: float) -> dict[str, float]:
     """`run_published` in a new Python process that leaves glibc's allocator and torch's threads at their defaults."""
-    command = [sys.executable, __file__, "--run-published", "--default-allocator", "--models-dir", str(models),
-               "--device", device, "--seconds", str(seconds)]
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+    return fresh_process_json([sys.executable, __file__, "--run-published", "--default-allocator", "--models-dir",
+                               str(models), "--device", device, "--seconds", str(seconds)])
 
 
 def ours_in_fresh_process(runtime: str, models: Path, device: str, clip: Path, output: Path) -> dict[str, float]:
@@ -290,8 +289,8 @@ def section_runtimes(models: Path) -> None:
     labels = {"torch": "torch: inference U-Net, channels-last",
               **{form: f"onnx: ORT, {DECODER_LABELS[form]} decoder" for form in DECODER_FORMS}}
     for variant, label in labels.items():
-        command = [sys.executable, __file__, "--run-unet", variant, "--models-dir", str(models), "--repeats", str(REPEATS)]
-        result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+        result = fresh_process_json([sys.executable, __file__, "--run-unet", variant, "--models-dir", str(models),
+                                     "--repeats", str(REPEATS)])
         rows.append([label, f"{result['seconds']:.2f}", f"{flops / result['seconds'] / 1e9:.0f}", f"{result['peak_mb']:.0f}"])
     table(f"Per-U-Net speed: one U-Net over 6 segments (60 s), one segment per call, {torch.get_num_threads()} threads, "
           "a fresh process per row", ["runtime", "seconds", "GFLOP/s", "peak RSS MB"], rows)
