@@ -1,6 +1,6 @@
-"""Our open weights (compact family) on drum kits they never heard: quality, speed, bf16.
+"""Our open weights (compact family) on drum kits they never heard: quality, bf16.
 
-Prints three tables:
+Prints two tables (their speed and memory beside the other processors': `bench_inference.py --sections processors`):
 1. Quality on the held-out kits (Hydrogen ColomboAcousticDrumkit and the three Millo kits, acoustic; never
    trained on):
    per-stem and mean SDR of the open weights (through the service's Separator, block-streamed), of NMFD
@@ -10,12 +10,10 @@ Prints three tables:
    for any masking model), over clips other than those the training validated on; then the same per held-out
    kit (`--per-kit` clips rendered from each kit alone), with the hybrid's margins over the network and over the
    better of the network and NMFD.
-2. Speed: the open weights against the official five U-Nets (golden fixture checkpoints: the official
-   architecture and cost), both through the Separator over 60 s of audio, seconds and real-time factor.
-3. bf16 against fp32 for the open weights: the SDR change against the true stems on the same clips.
+2. bf16 against fp32 for the open weights: the SDR change against the true stems on the same clips.
 
 Run from the repository root:  .venv/bin/python benchmarks/bench_open_weights.py [--clips N] [--seconds S]
-[--per-kit N] [--weights DIR] [--sections quality,speed,bf16]
+[--per-kit N] [--weights DIR] [--sections quality,bf16]
 """
 from __future__ import annotations
 
@@ -40,12 +38,9 @@ from lars_service.larsnet.transforms_numpy import HOP, N_FFT  # noqa: E402
 from lars_service.processors.hybrid import hybrid_separator  # noqa: E402
 from lars_service.synthesis.dataset import SyntheticDrums, load_kits  # noqa: E402
 from lars_service.synthesis.sources import HELDOUT, SOURCES_BY_ID  # noqa: E402
-from timing import run_times  # noqa: E402
 
-GOLDEN_MODELS = REPO_ROOT.parent / "shared" / "fixtures" / "larsnet_golden" / "pretrained_larsnet_models"
 #: other clips than training's validation (seed 1_000_003)
 BENCHMARK_SEED = 2_000_029
-SPEED_SECONDS = 60.0
 HYBRID = "hybrid (larsnet-hybrid)"
 HYBRID_UNFILTERED = "hybrid, masks (no stereo filter)"
 THREADS = 2
@@ -96,20 +91,6 @@ def margins(scores: dict[str, dict]) -> str:
         for name, others in rows.items())
 
 
-def best_time(function, repeats: int = 2) -> float:
-    return min(run_times(function, repeats))
-
-
-def speed(weights_dir: Path) -> list[tuple[str, float]]:
-    audio = (np.random.default_rng(0).standard_normal((2, int(SPEED_SECONDS * 44100))) * 0.1).astype(np.float32)
-    rows = [("open weights (compact, fp32)", best_time(lambda: open_separator(weights_dir).separate(audio)))]
-    rows.append(("open weights (compact, bf16)", best_time(lambda: open_separator(weights_dir, "bf16").separate(audio))))
-    if GOLDEN_MODELS.is_dir():
-        official = Separator(GOLDEN_MODELS, STEMS)
-        rows.append(("official five U-Nets (fp32)", best_time(lambda: official.separate(audio), repeats=1)))
-    return rows
-
-
 def bf16_change(clips: list, weights_dir: Path) -> dict[str, dict]:
     scores = {}
     for precision in ("fp32", "bf16"):
@@ -125,7 +106,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each clip (default 10)")
     parser.add_argument("--per-kit", type=int, default=6, help="clips of each held-out kit alone (default 6)")
     parser.add_argument("--weights", type=Path, default=default_open_weights_dir(), help="compact weights directory")
-    parser.add_argument("--sections", default="quality,speed,bf16")
+    parser.add_argument("--sections", default="quality,bf16")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     sections = set(args.sections.split(","))
@@ -143,11 +124,6 @@ def main() -> int:
             scores = quality(heldout_clips(args.per_kit, args.seconds, str(SOURCES_BY_ID[kit].location)), args.weights)
             print(format_table(scores, metric="sdr"))
             print(margins(scores))
-    if "speed" in sections:
-        print(f"\n== speed: {SPEED_SECONDS:g} s of stereo audio through the Separator, best of 2 ==")
-        print(f"{'model':36s} {'seconds':>8s} {'x real time':>12s}")
-        for name, seconds in speed(args.weights):
-            print(f"{name:36s} {seconds:8.2f} {SPEED_SECONDS / seconds:12.1f}")
     if "bf16" in sections:
         scores = bf16_change(clips, args.weights)
         print(f"\n== bf16 against fp32 (open weights), SDR (dB) on the same held-out clips ==")
