@@ -91,21 +91,14 @@ class _GraphBuilder:
         self.model = ModelProto()
         self.count = 0
 
-    def constant(self, name: str, array: np.ndarray) -> str:
+    def constant(self, name: str, array: np.ndarray | list[int], dtype: type = np.float32) -> str:
+        """An initializer holding `array` as `dtype` (float32 weights; int64 for axes and shapes)."""
+        stored = np.dtype(dtype).newbyteorder("<")
         tensor = self.model.graph.initializer.add()
         tensor.name = name
-        tensor.data_type = self.helper.np_dtype_to_tensor_dtype(np.dtype(np.float32))
+        tensor.data_type = self.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
         tensor.dims.extend(np.shape(array))
-        tensor.raw_data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        return name
-
-    def int64_constant(self, name: str, values: list[int]) -> str:
-        """A 1-D int64 initializer (axes, shapes)."""
-        tensor = self.model.graph.initializer.add()
-        tensor.name = name
-        tensor.data_type = self.helper.np_dtype_to_tensor_dtype(np.dtype(np.int64))
-        tensor.dims.append(len(values))
-        tensor.raw_data = np.asarray(values, dtype="<i8").tobytes()
+        tensor.raw_data = np.ascontiguousarray(array, dtype=stored).tobytes()
         return name
 
     def node(self, op: str, inputs: list[str], output: str | None = None, **attributes: object) -> str:
@@ -176,14 +169,15 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, decoder: str
         # convolution), and the norm's scale and shift are the interleave's weights and bias
         if decoder == "phases" and index < 6:
             height = bins >> (7 - index)  # the input's bins at this layer: the frequency axis is fixed, frames vary
+            axis = graph.constant(f"{prefix}.axis", [2], np.int64)
             phases = [graph.node("Unsqueeze", [
                 graph.node("Relu", [graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight{phase}", kernel),
                                                         graph.constant(f"{prefix}.bias{phase}", bias)],
                                                kernel_shape=list(kernel.shape[2:]), pads=pads)]),
-                graph.int64_constant(f"{prefix}.axis{phase}", [2])]) for phase, (kernel, pads) in enumerate(phase_kernels(weight))]
+                axis]) for phase, (kernel, pads) in enumerate(phase_kernels(weight))]
             # (batch, C, 4, H, W) -> (batch, 4C, H, W): channel 4c + phase, the interleave's order
             phases = graph.node("Reshape", [graph.node("Concat", phases, axis=2),
-                                            graph.int64_constant(f"{prefix}.shape", [0, 4 * scale.size, height, -1])])
+                                            graph.constant(f"{prefix}.shape", [0, 4 * scale.size, height, -1], np.int64)])
         else:
             phases = graph.node("Relu", [graph.node("Conv", [upsampled, graph.constant(f"{prefix}.weight", subpixel_weight(weight)),
                                                              graph.constant(f"{prefix}.bias", subpixel_bias(bias))],
