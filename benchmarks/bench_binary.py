@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from support import GOLDEN_MODELS, drum_clip  # noqa: E402  (the tests' real drum clip)
+from timing import run_with_peak  # noqa: E402
 
 VARIANTS = {"one-folder": [], "one-file": ["--", "--onefile"]}
 #: what runs before the official-format weights are installed: the default then, and the open network alone
@@ -67,20 +68,16 @@ def time_to_json(binary: Path, clip: Path, output_dir: Path, arguments: list[str
                  ) -> tuple[float, float, dict]:
     """Seconds from spawning the service until its success document is parsed, its peak RSS in MB, and the document.
 
-    The binary is started by a small launcher that reports the peak of its child (`RUSAGE_CHILDREN`, the kernel's
-    count) as its last stderr line: spawned straight from this script, the binary's count would start at this
-    script's own peak (Linux carries the peak of the process that execs a program into the new program's).
+    The binary runs under `timing.run_with_peak`, so its peak is its own, not this script's.
     """
-    launcher = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
     started = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-c", launcher, str(binary), "separate", "--input", str(clip),
-                                "--output-dir", str(output_dir), *arguments], capture_output=True, text=True, env=env)
+    completed, peak_mb = run_with_peak([str(binary), "separate", "--input", str(clip), "--output-dir", str(output_dir),
+                                        *arguments], env=env)
     document = json.loads(completed.stdout)
     seconds = time.perf_counter() - started
     if completed.returncode != 0 or "error" in document:
         raise RuntimeError(f"{binary} failed: {json.dumps(document)}\n{completed.stderr[-2000:]}")
-    return seconds, int(completed.stderr.strip().splitlines()[-1]) / 1024, document
+    return seconds, peak_mb, document
 
 
 def time_row(name: str, work: str, binary: Path, clip: Path, output_dir: Path, arguments: list[str], env: dict[str, str],

@@ -10,9 +10,9 @@ Prints tables; run from the repository root:
 
 The golden fixture checkpoints stand in for the official weights: same architecture and cost.
 
-The speed section runs every row in a fresh process per round (`--run-variant`), rows one after another in
-each round, and times load + inference of 60 s of drums; each row shows the peak RSS of its own process
-(`getrusage(RUSAGE_SELF).ru_maxrss` at its end: the OS's count, not Python objects).
+The speed section runs every row in a fresh process per round, rows one after another in each round, and times
+load + inference of 60 s of drums; each row shows the peak RSS of its own process (the kernel's count, reported
+by the launcher that starts it: `timing.run_with_peak`; not Python objects).
 
 What the published-method row is: the published inference as LARSNET_SPEC.md describes it, rebuilt without
 its source: the reference U-Net modules (`larsnet.unet.UNet`, NCHW, batch norms as modules, eval mode), one
@@ -29,7 +29,6 @@ import argparse
 import itertools
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -55,7 +54,7 @@ from lars_service.runtime.onnx_graph import DECODER_FORMS, unet_onnx_bytes  # no
 from lars_service.runtime.onnx_separator import OnnxSeparator  # noqa: E402
 from lars_service.runtime.pth_reader import read_numpy_state_dict  # noqa: E402
 from lars_service.larsnet.checkpoints import weights_file  # noqa: E402
-from timing import fresh_process_json, run_times  # noqa: E402
+from timing import fresh_process_json, run_times, run_with_peak  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "fixtures" / "larsnet_golden"
 LOOP = REPO.parent / "shared" / "kits" / "loops" / "loop_amen.flac"
@@ -194,8 +193,7 @@ def run_published(models: Path, device: str, seconds: float) -> dict[str, float]
     published_separate(unets, audio, device)
     if device == "cuda":
         torch.cuda.synchronize()
-    return {"load": loaded - started, "compute": time.perf_counter() - loaded,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"load": loaded - started, "compute": time.perf_counter() - loaded}
 
 
 def published_in_fresh_process(models: Path, device: str, seconds: float) -> dict[str, float]:
@@ -277,8 +275,7 @@ def run_unet_variant(models: Path, variant: str) -> dict[str, float]:
     else:
         state = read_numpy_state_dict(weights_file(models, "kick", config))
         function = session_runner(create_session(unet_onnx_bytes(state, decoder=variant)), magnitude)
-    seconds = best_time(function)
-    return {"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"seconds": best_time(function)}
 
 
 def section_runtimes(models: Path) -> None:
@@ -351,18 +348,13 @@ def section_precision(models: Path, device: str) -> None:
 def run_cli_measured(arguments: list[str]) -> tuple[dict, float, float]:
     """(JSON document, wall seconds, peak RSS in MB) of one `python -m lars_service` run in a fresh process."""
     started = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-c", "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
-         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)",
-         sys.executable, "-m", "lars_service", *arguments],
-        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-    )
+    completed, peak_mb = run_with_peak([sys.executable, "-m", "lars_service", *arguments], cwd=REPO,
+                                       env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     wall = time.perf_counter() - started
     document = json.loads(completed.stdout)
     if completed.returncode != 0:
         raise RuntimeError(f"{arguments}: {document}")
-    peak_kb = int(completed.stderr.strip().splitlines()[-1])
-    return document, wall, peak_kb / 1024
+    return document, wall, peak_mb
 
 
 def section_memory(models: Path, long_run: bool) -> None:

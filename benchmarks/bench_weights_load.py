@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import statistics
 import sys
@@ -84,12 +83,11 @@ def _session(model: bytes | Path) -> object:
 
 
 def measure(models_dir: Path, stem: str, method: str, repeats: int) -> dict[str, float]:
-    """One method on one stem, in this process: median seconds and this process's peak RSS in MB."""
+    """One method on one stem, in this process: median seconds (`measure_in_fresh_process` adds the peak RSS)."""
     config = load_config()
     checkpoint = config.checkpoint_path(models_dir, stem)
     bins = config.bins[stem]
-    seconds = median_seconds(lambda: METHODS[method](checkpoint, stem, bins), repeats)
-    return {"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"seconds": median_seconds(lambda: METHODS[method](checkpoint, stem, bins), repeats)}
 
 
 def measure_in_fresh_process(models_dir: Path, stem: str, method: str, repeats: int) -> dict[str, float]:

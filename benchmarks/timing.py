@@ -8,21 +8,33 @@ import sys
 import time
 from collections.abc import Callable
 
-#: runs argv[1:] as its child and exits with its status
-_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
+#: runs argv[1:] as its only child, prints that child's peak RSS (kB, the kernel's count) as the last line of stderr
+#: and exits with the child's status
+_LAUNCHER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)")
+
+
+def run_with_peak(command: list[str], **options: object) -> tuple[subprocess.CompletedProcess, float]:
+    """Run `command` in a fresh process; return it completed (text output captured, not checked) and its peak RSS
+    in MB.
+
+    The command is started by a small launcher process rather than by this one, which reports the command's peak:
+    Linux carries the peak RSS of the process that execs a program into the new program's count (a child spawned
+    straight from a benchmark that once held 1 GB reported 978 MB before doing anything; through the launcher,
+    8 MB), so only a child of a small parent counts its own peak.
+    """
+    completed = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], capture_output=True, text=True, **options)
+    peak_kb = int(completed.stderr.strip().splitlines()[-1])
+    return completed, peak_kb / 1024
 
 
 def fresh_process_json(command: list[str], **options: object) -> dict:
-    """Run `command` (a measuring child that prints one JSON line last) in a fresh process and return that JSON.
-
-    The child is started by a small launcher process rather than by this one: Linux carries the peak RSS of the
-    process that execs a program into the new program's `ru_maxrss` (a child spawned straight from a benchmark
-    that once held 1 GB reported 978 MB before doing anything; through the launcher, 8 MB), so a child's own
-    `getrusage(RUSAGE_SELF).ru_maxrss` is its own peak only when its parent was small.
-    """
-    completed = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], check=True, capture_output=True, text=True,
-                               **options)
-    return json.loads(completed.stdout.splitlines()[-1])
+    """Run `command` (a measuring child that prints one JSON line last) in a fresh process (`run_with_peak`) and
+    return that JSON with the child's peak RSS as "peak_mb"."""
+    completed, peak_mb = run_with_peak(command, **options)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{command} failed:\n{completed.stderr[-2000:]}")
+    return {**json.loads(completed.stdout.splitlines()[-1]), "peak_mb": peak_mb}
 
 
 def run_times(action: Callable[[], object], repeats: int, *, warm_up: bool = True,
