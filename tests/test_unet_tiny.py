@@ -154,3 +154,18 @@ def test_overlap_add_is_the_synthesis_step_of_torch_istft() -> None:
     envelope = overlap_add(window.expand(spectrum.shape[-1], N_FFT), window)
     trimmed = (summed / envelope)[..., N_FFT // 2 : N_FFT // 2 + 6 * HOP]
     torch.testing.assert_close(trimmed, istft(spectrum, window, 6 * HOP), rtol=1e-4, atol=1e-5)
+
+
+def test_mask_layer_on_the_phases_equals_it_on_the_interleaved_image() -> None:
+    """The mask layer (4x4, dilation 2, padding 3) run on the 2x2 phases of its input (`mask_phase_kernel`) and
+    interleaved afterwards gives the layer's output on the interleaved image (odd and even sizes, every edge)."""
+    from lars_service.larsnet.subpixel import mask_phase_kernel
+
+    torch.manual_seed(7)
+    weight, bias = torch.randn(2, 3, 4, 4), torch.randn(2)
+    phases = torch.randn(2, 4 * 3, 9, 8)  # channel 4c + 2a_h + a_w, the sub-pixel layout
+    on_image = torch.nn.functional.conv2d(torch.nn.functional.pixel_shuffle(phases, 2), weight, bias, padding=3, dilation=2)
+    kernel, pads = mask_phase_kernel(weight.numpy())
+    assert kernel.shape == (8, 12, 5, 5) and int((kernel != 0).sum()) == weight.numel() * 4
+    on_phases = torch.nn.functional.conv2d(phases, torch.from_numpy(kernel), bias.repeat_interleave(4), padding=pads[0])
+    torch.testing.assert_close(torch.nn.functional.pixel_shuffle(on_phases, 2), on_image, rtol=1e-5, atol=1e-5)

@@ -8,6 +8,10 @@ ConvTranspose2d(5, stride 2, padding 2, output padding 1) writes every output ph
 - exact phases (`phase_kernels`): one convolution per phase with only its own taps (3x3, 3x2, 2x3, 2x2: the 25),
   each C_out channels, interleaved the same way.
 The torch inference U-Net uses the sub-pixel form (last layer); the ONNX graph both (`runtime/onnx_graph.py`).
+
+The mask layer after the last transposed convolution, a 4x4 convolution with dilation 2 and padding 3, can run on
+the phases before they are interleaved (`mask_phase_kernel`): its taps sit at odd offsets (-3, -1, +1, +3), so
+each output phase reads only the opposite input phase, at four consecutive pixels of the half-resolution grid.
 """
 from __future__ import annotations
 
@@ -65,3 +69,34 @@ def phase_kernels(weight: np.ndarray) -> list[tuple[np.ndarray, list[int]]]:
             pads = [-rows[0][0], -columns[0][0], rows[-1][0], columns[-1][0]]
             kernels.append((np.ascontiguousarray(taps.transpose(1, 0, 2, 3)), pads))
     return kernels
+
+
+#: half-resolution offsets that `mask_phase_kernel`'s kernel spans either side (-2 .. +2), hence its padding
+MASK_PHASE_REACH = 2
+
+
+def mask_phase_kernel(weight: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Rewrite the mask layer (Conv2d, kernel 4, dilation 2, padding 3) on an image that arrives as its 2x2 phases
+    (channel 4c + 2a_h + a_w holds pixels (2y + a_h, 2x + a_w) of channel c, the sub-pixel layout) as one
+    convolution on those phases, same layout out.
+
+    Along one axis, output phase a at half-resolution pixel m is full-resolution pixel 2m + a; tap k reads pixel
+    2m + a + 2k - 3, which is phase 1 - a at pixel m + (k + a - 2): offsets -2..+1 for phase 0, -1..+2 for phase
+    1. Both fit a 5x5 kernel (padding 2) whose other taps are zero, and the phases' zero padding is the full
+    image's.
+
+    Args:
+        weight: (C_out, C_in, 4, 4) the mask layer's weight.
+
+    Returns:
+        (kernel (4 * C_out, 4 * C_in, 5, 5) same dtype, pads [top, left, bottom, right] in ONNX order).
+    """
+    out_channels, in_channels, taps, _ = weight.shape
+    size = 2 * MASK_PHASE_REACH + 1
+    kernel = np.zeros((out_channels, 2, 2, in_channels, 2, 2, size, size), dtype=weight.dtype)
+    for phase_h in (0, 1):
+        for phase_w in (0, 1):
+            for tap_h in range(taps):
+                for tap_w in range(taps):  # kernel index = offset + MASK_PHASE_REACH = tap + phase
+                    kernel[:, phase_h, phase_w, :, 1 - phase_h, 1 - phase_w, tap_h + phase_h, tap_w + phase_w] = weight[:, :, tap_h, tap_w]
+    return kernel.reshape(4 * out_channels, 4 * in_channels, size, size), [MASK_PHASE_REACH] * 4

@@ -10,12 +10,14 @@ ONNX Runtime's CPU kernels, each change exact up to the order of summation:
   (`interleave_weight`): the same bits as DepthToSpace (CRD), three times faster in ORT; the decoder's batch norm
   rides in that interleave (one-hot weights times the scale, the shift as bias). Decoder layers 1-5 run one
   convolution per output phase with only that phase's taps (3x3, 3x2, 2x3, 2x2: the transposed convolution's 25
-  products per input pixel), stacked into the interleave's channel order (Unsqueeze, Concat, Reshape); the last
+  products per input pixel), stacked into the interleave's channel order (Unsqueeze, Concat, Reshape). The last
   layer, whose phases have 2 channels each (ORT's blocked layout computes 16 per convolution), runs one 3x3
-  sub-pixel convolution of 8 channels (36 products, zeros included). Graph version 4 (exact phases) runs a U-Net
-  segment in 155 ms where version 3 (3x3 sub-pixel everywhere) took 180, same outputs (docs/performance.md);
-- the sigmoid as 1 / (1 + exp(-x)): ORT's CPU Sigmoid is an approximation that returns exactly 0 for
-  x <= -18, and the alpha-Wiener filter divides by the sum of the masks.
+  sub-pixel convolution of 8 channels (36 products, zeros included), and the mask layer after it runs on those
+  phases too, interleaved once at the very end (`_mask_from_phases`). Graph version 4 (exact phases) ran a
+  U-Net segment in 155 ms where version 3 (3x3 sub-pixel everywhere) took 180; version 5 (the last layer and
+  the mask on the phases) 130 where version 4 took 138 (docs/performance.md);
+- the sigmoid as 1 / (1 + exp(-x)), from the mask convolution with negated weights: ORT's CPU Sigmoid is an
+  approximation that returns exactly 0 for x <= -18, and the alpha-Wiener filter divides by the sum of the masks.
 Weights are the graph's initializers (never `SessionOptions.add_initializer`, which gave wrong outputs
 at ORT_ENABLE_ALL).
 
@@ -38,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from lars_service.larsnet.checkpoints import ENCODER_CHANNELS
-from lars_service.larsnet.subpixel import phase_kernels, subpixel_bias, subpixel_weight
+from lars_service.larsnet.subpixel import mask_phase_kernel, phase_kernels, subpixel_bias, subpixel_weight
 
 OPSET = 17
 IR_VERSION = 8
@@ -47,7 +49,7 @@ INPUT_NAME = "magnitude"
 OUTPUT_NAME = "mask"
 FAMILY = "larsnet-unet"
 #: the graph's form; model files record it and are rebuilt when it changes
-GRAPH_VERSION = "4"
+GRAPH_VERSION = "5"
 #: how the decoder's transposed convolutions are computed (`unet_onnx_bytes`); the first is the default
 DECODER_FORMS = ("phases", "subpixel", "convtranspose")
 #: frames at a segment's end whose masks depend on where the segment ends (module docstring)
@@ -112,10 +114,51 @@ class _GraphBuilder:
         scaled = self.node("Mul", [features, self.constant(f"{name}.scale", scale.reshape(-1, 1, 1))])
         return self.node("Add", [scaled, self.constant(f"{name}.shift", shift.reshape(-1, 1, 1))])
 
+    def sigmoid_of_negated(self, negated: str, output: str | None = None) -> str:
+        """sigmoid(x) = 1 / (1 + exp(-x)) from -x (the mask convolution's weights are negated): exact in float32,
+        where ORT's Sigmoid flushes to 0 for x <= -18 (and the alpha-Wiener filter divides by the masks' sum)."""
+        return self.node("Reciprocal", [self.node("Add", [self.node("Exp", [negated]), self.constant("one", np.ones(1))])], output)
+
     def depthwise_affine(self, features: str, scale: np.ndarray, shift: np.ndarray, name: str) -> str:
         """features * scale + shift, per channel (axis 1), as a depthwise 1x1 Conv (ORT fuses a following activation)."""
         return self.node("Conv", [features, self.constant(f"{name}.scale", scale.reshape(-1, 1, 1, 1)),
                                   self.constant(f"{name}.shift", shift)], kernel_shape=[1, 1], group=scale.size)
+
+
+def _mask_from_phases(graph: _GraphBuilder, state: dict[str, np.ndarray], skip: str, upsampled: str) -> str:
+    """The last decoder layer, its norm and the mask layer, all on the 2x2 phases of the full-resolution image at
+    half resolution, interleaved once at the end (`subpixel.mask_phase_kernel`).
+
+    The interleaved image had 2 channels: ORT's blocked layout computed the mask layer there for 16, from an input
+    it had to interleave first. On the phases it is one 8-channel convolution. The last layer's sub-pixel
+    convolution runs as two, one on the skip and one on the upsampled input, summed: no Concat at half resolution,
+    and the skip stays in ORT's blocked layout. A segment 130 ms where it took 138 (docs/performance.md).
+
+    Args:
+        skip: c_1, the first encoder layer's convolution output (batch, 16, F/2, T/2).
+        upsampled: the fifth decoder layer's output (batch, 16, F/2, T/2).
+
+    Returns:
+        the name of the graph's output, `mask` (batch, 2, F, T).
+    """
+    weight = subpixel_weight(state["dec6.conv_trans.weight"])  # (8, 32, 3, 3): input channels skip first
+    skip_channels = state["enc1.conv.weight"].shape[0]
+    from_skip = graph.node("Conv", [skip, graph.constant("dec6.weight_skip", weight[:, :skip_channels])],
+                           kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    from_upsampled = graph.node("Conv", [upsampled, graph.constant("dec6.weight_upsampled", weight[:, skip_channels:]),
+                                         graph.constant("dec6.bias", subpixel_bias(state["dec6.conv_trans.bias"]))],
+                                kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    phases = graph.node("Relu", [graph.node("Add", [from_upsampled, from_skip])])
+    scale, shift = batch_norm_affine(state, "dec6.bn")
+    normed = graph.depthwise_affine(phases, np.repeat(scale, 4), np.repeat(shift, 4), "dec6")
+    kernel, pads = mask_phase_kernel(state["mask_layer.0.weight"])
+    negated_logits = graph.node("Conv", [normed, graph.constant("mask.weight", -kernel),
+                                         graph.constant("mask.bias", -np.repeat(state["mask_layer.0.bias"], 4))],
+                                kernel_shape=list(kernel.shape[2:]), pads=pads)
+    masks = graph.sigmoid_of_negated(negated_logits)
+    channels = state["mask_layer.0.weight"].shape[0]
+    return graph.node("ConvTranspose", [masks, graph.constant("mask.interleave", interleave_weight(np.ones(channels, np.float32)))],
+                      OUTPUT_NAME, kernel_shape=[2, 2], strides=[2, 2], group=channels)
 
 
 def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, decoder: str = DECODER_FORMS[0], stem: str = "",
@@ -126,8 +169,9 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, decoder: str
         state: the official `model_state_dict` as numpy arrays (names and shapes checked by the caller).
         bins: F, the frequency bins the U-Net sees.
         decoder: how the transposed convolutions run (`DECODER_FORMS`): "phases" (exact-tap phase convolutions,
-            the last layer sub-pixel; the fastest in ORT), "subpixel" (3x3 sub-pixel convolutions everywhere) or
-            "convtranspose" (ORT's ConvTranspose); the other two for measuring the difference.
+            the last layer sub-pixel with the mask layer on its phases; the fastest in ORT), "subpixel" (3x3
+            sub-pixel convolutions everywhere) or "convtranspose" (ORT's ConvTranspose); the other two for measuring
+            the difference.
         stem: recorded in the model's metadata.
         metadata: more metadata_props (e.g. which weights file it was made from).
 
@@ -153,7 +197,8 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, decoder: str
             normed = graph.depthwise_affine(convolved, *batch_norm_affine(state, f"{prefix}.bn"), prefix)
             features = graph.node("LeakyRelu", [normed], alpha=0.2)
     upsampled = skips[5]
-    for index in range(1, 7):
+    layers_on_the_image = 5 if decoder == "phases" else 6  # the phases form runs the last on its phases
+    for index in range(1, layers_on_the_image + 1):
         prefix = f"dec{index}"
         if index > 1:
             upsampled = graph.node("Concat", [skips[6 - index], upsampled], axis=1)
@@ -167,7 +212,7 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, decoder: str
             continue
         # the ReLU acts per channel, so it runs on the phases before they are interleaved (ORT fuses it into the
         # convolution), and the norm's scale and shift are the interleave's weights and bias
-        if decoder == "phases" and index < 6:
+        if decoder == "phases":
             height = bins >> (7 - index)  # the input's bins at this layer: the frequency axis is fixed, frames vary
             axis = graph.constant(f"{prefix}.axis", [2], np.int64)
             phases = [graph.node("Unsqueeze", [
@@ -185,12 +230,13 @@ def unet_onnx_bytes(state: dict[str, np.ndarray], bins: int = 2048, decoder: str
         upsampled = graph.node("ConvTranspose", [phases, graph.constant(f"{prefix}.interleave", interleave_weight(scale)),
                                                  graph.constant(f"{prefix}.shift", shift)],
                                kernel_shape=[2, 2], strides=[2, 2], group=scale.size)
-    logits = graph.node("Conv", [upsampled, graph.constant("mask.weight", state["mask_layer.0.weight"]),
-                                 graph.constant("mask.bias", state["mask_layer.0.bias"])],
-                        kernel_shape=[4, 4], dilations=[2, 2], pads=[3, 3, 3, 3])
-    # sigmoid(x) = 1 / (1 + exp(-x)), exact in float32 where ORT's Sigmoid flushes to 0
-    denominator = graph.node("Add", [graph.node("Exp", [graph.node("Neg", [logits])]), graph.constant("one", np.ones(1))])
-    graph.node("Reciprocal", [denominator], OUTPUT_NAME)
+    if decoder == "phases":
+        _mask_from_phases(graph, state, skips[0], upsampled)
+    else:
+        negated_logits = graph.node("Conv", [upsampled, graph.constant("mask.weight", -state["mask_layer.0.weight"]),
+                                             graph.constant("mask.bias", -state["mask_layer.0.bias"])],
+                                    kernel_shape=[4, 4], dilations=[2, 2], pads=[3, 3, 3, 3])
+        graph.sigmoid_of_negated(negated_logits, OUTPUT_NAME)
     model = graph.model
     model.graph.name = f"larsnet_unet_{stem or 'stem'}"
     model.graph.input.append(helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", ENCODER_CHANNELS[0], bins, "frames"]))
