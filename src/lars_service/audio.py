@@ -329,8 +329,9 @@ class StemWriter:
         if stem in self._resamplers:
             frames = self._resamplers[stem].resample_chunk(frames, last=last)
         if len(frames):
-            self._peaks[stem] = max(self._peaks[stem], float(np.abs(frames).max()))
-            if self.clips_at_unity:
+            peak = max(float(frames.max()), -float(frames.min()))  # no |frames| temporary
+            self._peaks[stem] = max(self._peaks[stem], peak)
+            if self.clips_at_unity and peak > 1.0:
                 self._clipped[stem] += int(np.count_nonzero(np.abs(frames) > 1.0))
             try:
                 self._files[stem].write(frames)
