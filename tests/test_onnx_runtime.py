@@ -12,7 +12,7 @@ import torch
 
 from lars_service.larsnet import CorruptCheckpointError, UnsafeCheckpointError, load_config
 from lars_service.larsnet.inference import InferenceUNet
-from lars_service.larsnet.transforms_numpy import N_FFT, hann_window, masked_inverse_stft, stft
+from lars_service.larsnet.transforms_numpy import N_FFT, frames_first, hann_window, masked_inverse_stft, stft
 from lars_service.larsnet.weights import load_unet, read_state_dict
 from lars_service.runtime.onnx_masks import MaskModel, create_session, five_head_model, official_unet, official_unets
 from lars_service.runtime.model_files import onnx_path, source_stamp, write_unet_model
@@ -162,6 +162,17 @@ def test_threaded_inverse_stft_is_the_same_bit_for_bit_and_inverts_the_stft() ->
     interior = slice(N_FFT, audio.shape[1] - N_FFT)
     np.testing.assert_allclose(alone[0][:, interior] / 1.5, audio[:, interior], atol=1e-5)  # sum of hann^2 at hop N/4 is 1.5
     assert not np.allclose(alone[1], alone[0])
+
+
+@pytest.mark.parametrize("bins, frames", [(2049, 512), (5, 3), (130, 64)])
+def test_frames_first_is_the_transpose_copied_contiguous(bins: int, frames: int) -> None:
+    """The blocked copy (bins not a multiple of its 64, fewer bins than one copy) equals numpy's transpose exactly,
+    on a thread pool too, and comes out C-contiguous for the inverse STFT's row reads."""
+    masks = np.random.default_rng(4).random((5, 2, bins, frames), dtype=np.float32)
+    with ThreadPoolExecutor(2) as pool:
+        for copied in (frames_first(masks), frames_first(masks, pool)):
+            assert copied.flags.c_contiguous and copied.shape == (5, 2, frames, bins)
+            assert np.array_equal(copied, masks.transpose(0, 1, 3, 2))
 
 
 def test_u_nets_side_by_side_give_what_one_after_another_give() -> None:

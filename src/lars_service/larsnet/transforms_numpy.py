@@ -117,6 +117,31 @@ def inverse_stft(stem_spectrum: Callable[[int, int], np.ndarray], stems: Sequenc
     return signals
 
 
+def frames_first(bins_first: np.ndarray, pool: Executor | None = None, bins_per_copy: int = 64) -> np.ndarray:
+    """(..., bins, frames) -> a C-contiguous (..., frames, bins) copy, made `bins_per_copy` bins at a time.
+
+    The masks come bins first (as the U-Nets see them) and the inverse STFT reads them frames first. Read across
+    rows a power-of-two number of bytes apart (512 frames of float32: 2 KiB), every element of a column falls in
+    the same few cache sets: numpy's plain transposing copy of one (2049, 512) array took 7.3 ms, multiplying a
+    spectrum by its transposed view 8.5 ms; this copy takes 0.8 ms, and the product of contiguous rows 1.3.
+
+    Args:
+        bins_first: (..., bins, frames).
+        pool: copies the (bins, frames) arrays of the leading axes side by side; None copies them in this thread.
+    """
+    *leading, bins, frames = bins_first.shape
+    sources = bins_first.reshape(-1, bins, frames)
+    copies = np.empty((len(sources), frames, bins), dtype=bins_first.dtype)
+
+    def copy(index: int) -> None:
+        for start in range(0, bins, bins_per_copy):
+            copies[index, :, start : start + bins_per_copy] = sources[index, start : start + bins_per_copy].T
+
+    for _ in (pool.map if pool is not None else map)(copy, range(len(sources))):
+        pass
+    return copies.reshape(*leading, frames, bins)
+
+
 def fold(magnitude: np.ndarray, segment_frames: int = SEGMENT_FRAMES) -> np.ndarray:
     """`transforms.fold` in numpy: (channels, bins, frames) -> (n_segments, channels, bins, segment_frames),
     contiguous; frames zero-padded at the end to a whole number of segments (at least one)."""

@@ -21,7 +21,7 @@ from lars_service.larsnet.errors import WeightsMissingError
 from lars_service.larsnet.filtering import MultichannelWiener, alpha_wiener_gains
 from lars_service.larsnet.streaming import Block, BlockPlan, ProgressCallback, stream_blocks
 from lars_service.larsnet.transforms_numpy import (
-    SEGMENT_FRAMES, fold, hann_window, inverse_stft, masked_inverse_stft, stft, unfold,
+    SEGMENT_FRAMES, fold, frames_first, hann_window, inverse_stft, masked_inverse_stft, stft, unfold,
 )
 
 from .onnx_masks import MaskModel, intra_op_threads, official_unets
@@ -172,8 +172,7 @@ class OnnxSeparator:
         """(2, samples) block audio -> (len(self.stems), 2, samples) windowed, overlap-added stem signals, float32;
         `stereo` False for a mono input's two equal channels."""
         spectrum = stft(audio, self.window, self.pool)  # (2, frames, 2049)
-        # (model stems, 2, frames, 2049)
-        gains = self._gains(np.abs(spectrum).transpose(0, 2, 1), refine).transpose(0, 1, 3, 2)
+        gains = frames_first(self._gains(np.abs(spectrum).transpose(0, 2, 1), refine), self.pool)  # (model stems, 2, frames, 2049)
         chosen = [self.model_stems.index(stem) for stem in self.stems]
         if self.multichannel_wiener and stereo:
             wiener = MultichannelWiener(spectrum, gains, pool=self.pool)
