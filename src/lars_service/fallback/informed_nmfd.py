@@ -2,9 +2,9 @@
 network's masks, in numpy (no torch).
 
 Per block of STFT frames (the network's blocks):
-1. the network's estimate of each stem (its mask times the mixture magnitude, pooled into log bands) is
-   factorised on its own by that stem's components, templates starting from the drum priors: templates
-   that sound like this recording's pieces, activations where the network hears them;
+1. the network's estimate of each stem (the square root of its mask times the mixture magnitude, pooled into
+   log bands) is factorised on its own by that stem's components, templates starting from the drum priors:
+   templates that sound like this recording's pieces, activations where the network hears them;
 2. all those components together then factorise the mixture's magnitude (templates, activations and
    stereo gains adapt jointly), so what the network put in the wrong stem goes to the component that
    explains it;
@@ -44,12 +44,15 @@ class AdaptationSettings:
         bands_per_octave: resolution of the log-frequency pooling (`nmf_numpy.band_of_bin`).
         band_weight_exponent: a band's magnitude is its bins' sum times bins^exponent (`nmf_numpy.pool_bands`).
         template_seconds: length of each spectro-temporal template.
+        stem_target_exponent: step 1 factorises mask^exponent x the mixture magnitude for each stem: below 1,
+            the bins the network shares between stems count more, so a stem's templates also learn what the
+            network was unsure of and the joint fit (step 2) decides it.
         stem_iterations: update rounds of each stem's own factorisation (step 1): fewer rounds keep each stem's
             components nearer what the network heard, too few leave them at the priors.
         stem_template_update_start: round of step 1 from which templates adapt.
         joint_iterations: update rounds of the joint factorisation of the mixture (step 2).
         joint_template_update_start: round of step 2 from which templates adapt.
-        mask_power: exponent of each stem's model in its mask (1: ratio masks, which beat 2).
+        mask_power: exponent of each stem's model in its mask.
 
     With the multichannel Wiener filter after the masks (`processors/hybrid.py`), mean SDR on those clips:
     stem rounds 20 / 12 / 10 / 8 / 7 / 6 / 5 (0.5 s templates, 24 bands per octave): 6.23 / 6.34 / 6.41 / 6.50 /
@@ -57,17 +60,23 @@ class AdaptationSettings:
     with 24 / 16 / 12 bands per octave 6.55 / 6.53 / 6.52 (12 is shipped: the products' cost falls with the
     band count, 177 bands to 101); around the shipped form, 6 or 10 stem rounds 6.45 / 6.42, 12 joint rounds
     6.45 (15 shipped). Before the filter: 0.5 s templates beat 0.35 s by 0.25 dB; 15 joint rounds did as well as
-    25 or 40, 80 worse.
+    25 or 40, 80 worse. Then, with release 1.2 (tuning clips: 9 of 10 s, 3 a kit; 7.10 dB as above): step 1 on
+    mask^exponent x magnitude, exponent 1 / 0.75 / 0.5 / 0.35 / 0.25 / 0.1: 7.10 / 7.23 / 7.34 / 7.08 / 6.85 /
+    5.28 dB; with 0.5, mask power 1 / 1.25 / 1.5 / 2 / 2.5: 7.34 / 7.46 / 7.48 / 7.42 / 7.33 (exponent 0.4 or
+    0.6 with power 2: 7.33; power 1.5 with exponent 1: 7.12); around 0.5 and 1.5, stem rounds 6 / 10 / 12,
+    joint rounds 10 / 20 / 25, templates 0.3 / 0.35 / 0.45 s, 16 bands per octave, joint templates adapting
+    from round 3 or 8: 7.17-7.52, none clearly better; a band weight exponent of 0.25: 7.00.
     """
 
     bands_per_octave: int = 12
     band_weight_exponent: float = 0.0
     template_seconds: float = 0.4
+    stem_target_exponent: float = 0.5
     stem_iterations: int = 8
     stem_template_update_start: int = 5
     joint_iterations: int = 15
     joint_template_update_start: int = 0
-    mask_power: float = 1.0
+    mask_power: float = 1.5
 
     def record(self) -> dict[str, Any]:
         """The settings for a result document, with the method and the priors named."""
@@ -119,7 +128,10 @@ class InformedNmfd:
         exponent = self.settings.band_weight_exponent
         mixture = pool_bands(magnitude, self.bands, exponent)  # (channels, bands, frames)
         magnitude = np.ascontiguousarray(magnitude)  # the stems' products and pooling below take half the time on it
-        stems = np.stack([pool_bands(mask * magnitude, self.bands, exponent) for mask in masks])
+        # a Python float exponent: mask ** 0.5 then takes numpy's square-root path (2 ms a block's stem, where a
+        # float32 scalar exponent takes the general power, 19 ms)
+        target_exponent = float(self.settings.stem_target_exponent)
+        stems = np.stack([pool_bands(mask ** target_exponent * magnitude, self.bands, exponent) for mask in masks])
         scale = np.float32(1.0 / (float(mixture.mean()) + TINY))  # the factorisation wants the mixture at mean 1
         with single_threaded_blas():
             band_masks = self._factorise(mixture * scale, stems * scale)  # (5, channels, bands, frames)
