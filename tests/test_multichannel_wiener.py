@@ -71,7 +71,7 @@ def test_it_separates_two_overlapping_stems_by_their_place_in_the_stereo_image()
     magnitude_b = np.abs(stft(stem_b, WINDOW)).sum(0)
     share_a = magnitude_a / (magnitude_a + magnitude_b + 1e-9)
     masks = np.stack([np.stack([share_a, share_a]), np.stack([1 - share_a, 1 - share_a])]).astype(np.float32)
-    masked = masked_inverse_stft(spectrum, masks, WINDOW)
+    masked = masked_inverse_stft(spectrum, masks.transpose(0, 1, 3, 2), WINDOW)  # it takes them bins first
     filtered = stems_of(MultichannelWiener(spectrum, masks), 2, frames)
     for index, reference in enumerate((stem_a, stem_b)):
         # the quieter channel of each stem is where masking leaks the other stem in

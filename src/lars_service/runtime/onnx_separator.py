@@ -172,10 +172,10 @@ class OnnxSeparator:
         """(2, samples) block audio -> (len(self.stems), 2, samples) windowed, overlap-added stem signals, float32;
         `stereo` False for a mono input's two equal channels."""
         spectrum = stft(audio, self.window, self.pool)  # (2, frames, 2049)
-        gains = frames_first(self._gains(np.abs(spectrum).transpose(0, 2, 1), refine), self.pool)  # (model stems, 2, frames, 2049)
+        gains = self._gains(np.abs(spectrum).transpose(0, 2, 1), refine)  # (model stems, 2, 2049, frames)
         chosen = [self.model_stems.index(stem) for stem in self.stems]
         if self.multichannel_wiener and stereo:
-            wiener = MultichannelWiener(spectrum, gains, pool=self.pool)
+            wiener = MultichannelWiener(spectrum, frames_first(gains, self.pool), pool=self.pool)
             return inverse_stft(wiener.stem_spectrum, chosen, 2, spectrum.shape[1], self.window, self.pool)
         return masked_inverse_stft(spectrum, gains, self.window, self.pool, stems=chosen)
 
