@@ -63,9 +63,10 @@ class AdaptationSettings:
     25 or 40, 80 worse. Then, with release 1.2 (tuning clips: 9 of 10 s, 3 a kit; 7.10 dB as above): step 1 on
     mask^exponent x magnitude, exponent 1 / 0.75 / 0.5 / 0.35 / 0.25 / 0.1: 7.10 / 7.23 / 7.34 / 7.08 / 6.85 /
     5.28 dB; with 0.5, mask power 1 / 1.25 / 1.5 / 2 / 2.5: 7.34 / 7.46 / 7.48 / 7.42 / 7.33 (exponent 0.4 or
-    0.6 with power 2: 7.33; power 1.5 with exponent 1: 7.12); around 0.5 and 1.5, stem rounds 6 / 10 / 12,
-    joint rounds 10 / 20 / 25, templates 0.3 / 0.35 / 0.45 s, 16 bands per octave, joint templates adapting
-    from round 3 or 8: 7.17-7.52, none clearly better; a band weight exponent of 0.25: 7.00.
+    0.6 with power 2: 7.33; power 1.5 with exponent 1: 7.12); around exponent 0.5 (with power 1 or 1.5), stem
+    rounds 6 / 10 / 12, joint rounds 10 / 20 / 25, templates 0.3 / 0.35 / 0.45 / 0.5 s, 16 bands per octave,
+    templates adapting from other rounds: 6.96-7.52, none clearly better (the model card has each); a band weight
+    exponent of 0.25: 7.00.
     """
 
     bands_per_octave: int = 12

@@ -122,9 +122,8 @@ def frames_first(bins_first: np.ndarray, pool: Executor | None = None, bins_per_
     """(..., bins, frames) -> a C-contiguous (..., frames, bins) copy, made `bins_per_copy` bins at a time.
 
     The masks come bins first (as the U-Nets see them) and the inverse STFT and the stereo filter read them frames
-    first. Read across
-    rows a power-of-two number of bytes apart (512 frames of float32: 2 KiB), every element of a column falls in
-    the same few cache sets: numpy's plain transposing copy of one (2049, 512) array took 7.3 ms, multiplying a
+    first. Read across rows a power-of-two number of bytes apart (512 frames of float32: 2 KiB), every element of a
+    column falls in the same few cache sets: numpy's plain transposing copy of one (2049, 512) array took 7.3 ms, multiplying a
     spectrum by its transposed view 8.5 ms; this copy takes 0.8 ms, and the product of contiguous rows 1.3.
 
     Args:

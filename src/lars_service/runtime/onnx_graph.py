@@ -15,7 +15,7 @@ ONNX Runtime's CPU kernels, each change exact up to the order of summation:
   sub-pixel convolution of 8 channels (36 products, zeros included), and the mask layer after it runs on those
   phases too, interleaved once at the very end (`_mask_from_phases`). Graph version 4 (exact phases) ran a
   U-Net segment in 155 ms where version 3 (3x3 sub-pixel everywhere) took 180; version 5 (the last layer and
-  the mask on the phases) 130 where version 4 took 138 (docs/performance.md);
+  the mask on the phases) 132 where version 4 took 141 (docs/performance.md);
 - the sigmoid as 1 / (1 + exp(-x)), from the mask convolution with negated weights: ORT's CPU Sigmoid is an
   approximation that returns exactly 0 for x <= -18, and the alpha-Wiener filter divides by the sum of the masks.
 Weights are the graph's initializers (never `SessionOptions.add_initializer`, which gave wrong outputs
@@ -132,7 +132,7 @@ def _mask_from_phases(graph: _GraphBuilder, state: dict[str, np.ndarray], skip: 
     The interleaved image had 2 channels: ORT's blocked layout computed the mask layer there for 16, from an input
     it had to interleave first. On the phases it is one 8-channel convolution. The last layer's sub-pixel
     convolution runs as two, one on the skip and one on the upsampled input, summed: no Concat at half resolution,
-    and the skip stays in ORT's blocked layout. A segment 130 ms where it took 138 (docs/performance.md).
+    and the skip stays in ORT's blocked layout. A segment 132 ms where it took 141 (paired runs, docs/performance.md).
 
     Args:
         skip: c_1, the first encoder layer's convolution output (batch, 16, F/2, T/2).
