@@ -169,3 +169,22 @@ def test_mask_layer_on_the_phases_equals_it_on_the_interleaved_image() -> None:
     assert kernel.shape == (8, 12, 5, 5) and int((kernel != 0).sum()) == weight.numel() * 4
     on_phases = torch.nn.functional.conv2d(phases, torch.from_numpy(kernel), bias.repeat_interleave(4), padding=pads[0])
     torch.testing.assert_close(torch.nn.functional.pixel_shuffle(on_phases, 2), on_image, rtol=1e-5, atol=1e-5)
+
+
+def test_mask_layer_as_depthwise_filters_and_a_sum_equals_it_on_the_phases() -> None:
+    """`mask_depthwise_form`: each phase-channel copied to the depthwise channels that read it, filtered, and
+    summed by the 1x1 convolution, gives the phase form's output (`mask_phase_kernel`), every edge included."""
+    from lars_service.larsnet.subpixel import MASK_PHASE_REACH, mask_depthwise_form, mask_phase_kernel
+
+    torch.manual_seed(8)
+    weight, bias = torch.randn(2, 3, 4, 4), torch.randn(2)
+    phases = torch.randn(1, 4 * 3, 9, 8)
+    kernel, pads = mask_phase_kernel(weight.numpy())
+    on_phases = torch.nn.functional.conv2d(phases, torch.from_numpy(kernel), bias.repeat_interleave(4), padding=pads[0])
+    sources, depthwise, summing = mask_depthwise_form(weight.numpy())
+    assert depthwise.shape == (24, 1, 5, 5) and summing.shape == (8, 24, 1, 1)
+    assert int((depthwise != 0).sum()) == weight.numel() * 4 and (summing.sum(axis=1) == 3).all()
+    filtered = torch.nn.functional.conv2d(phases[:, torch.from_numpy(sources)], torch.from_numpy(depthwise),
+                                          padding=MASK_PHASE_REACH, groups=len(sources))
+    summed = torch.nn.functional.conv2d(filtered, torch.from_numpy(summing), bias.repeat_interleave(4))
+    torch.testing.assert_close(summed, on_phases, rtol=1e-5, atol=1e-5)

@@ -12,6 +12,9 @@ The torch inference U-Net uses the sub-pixel form (last layer); the ONNX graph b
 The mask layer after the last transposed convolution, a 4x4 convolution with dilation 2 and padding 3, can run on
 the phases before they are interleaved (`mask_phase_kernel`): its taps sit at odd offsets (-3, -1, +1, +3), so
 each output phase reads only the opposite input phase, at four consecutive pixels of the half-resolution grid.
+As one convolution over all phases most of its products are zeros (each output reads a quarter of the inputs);
+`mask_depthwise_form` keeps only the products that count: one depthwise 5x5 filter per (output, input) channel
+pair, summed by a 1x1 convolution.
 """
 from __future__ import annotations
 
@@ -100,3 +103,31 @@ def mask_phase_kernel(weight: np.ndarray) -> tuple[np.ndarray, list[int]]:
                 for tap_w in range(taps):  # kernel index = offset + MASK_PHASE_REACH = tap + phase
                     kernel[:, phase_h, phase_w, :, 1 - phase_h, 1 - phase_w, tap_h + phase_h, tap_w + phase_w] = weight[:, :, tap_h, tap_w]
     return kernel.reshape(4 * out_channels, 4 * in_channels, size, size), [MASK_PHASE_REACH] * 4
+
+
+def mask_depthwise_form(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`mask_phase_kernel`'s convolution as a depthwise one and a sum: each output channel 4o + p (phase p of
+    mask channel o) adds, over the input channels i, input phase-channel 4i + (3 - p) filtered by its own 5x5
+    kernel. One filter per such (output, input) pair, P = 4 * C_out * C_in of them, each on a copy of the one
+    phase-channel it reads, then a 1x1 convolution of ones and zeros adds each output's C_in filtered copies.
+    The same products as `mask_phase_kernel` without its zeros: for the official layer (2 -> 2 channels) 16
+    depthwise channels, the width of one AVX-512 block of ORT's blocked layout.
+
+    Args:
+        weight: (C_out, C_in, 4, 4) the mask layer's weight.
+
+    Returns:
+        sources (P,) int: the phase-channel (of the 4 * C_in) that depthwise channel d reads;
+        depthwise (P, 1, 5, 5) same dtype as weight: the filters, padding `MASK_PHASE_REACH` as `mask_phase_kernel`;
+        summing (4 * C_out, P, 1, 1) same dtype: 1 where depthwise channel d adds into output channel 4o + p.
+    """
+    kernel, _ = mask_phase_kernel(weight)
+    out_channels, in_channels = weight.shape[:2]
+    pairs = [(4 * out_channel + phase, 4 * in_channel + 3 - phase)  # (output, the opposite phase it reads)
+             for phase in range(4) for out_channel in range(out_channels) for in_channel in range(in_channels)]
+    sources = np.array([source for _, source in pairs])
+    depthwise = np.stack([kernel[output, source] for output, source in pairs])[:, None]
+    summing = np.zeros((4 * out_channels, len(pairs), 1, 1), dtype=weight.dtype)
+    for channel, (output, _) in enumerate(pairs):
+        summing[output, channel] = 1
+    return sources, depthwise, summing

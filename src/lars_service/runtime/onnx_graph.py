@@ -12,10 +12,11 @@ ONNX Runtime's CPU kernels, each change exact up to the order of summation:
   convolution per output phase with only that phase's taps (3x3, 3x2, 2x3, 2x2: the transposed convolution's 25
   products per input pixel), stacked into the interleave's channel order (Unsqueeze, Concat, Reshape). The last
   layer, whose phases have 2 channels each (ORT's blocked layout computes 16 per convolution), runs one 3x3
-  sub-pixel convolution of 8 channels (36 products, zeros included), and the mask layer after it runs on those
-  phases too, interleaved once at the very end (`_mask_from_phases`). Graph version 4 (exact phases) ran a
-  U-Net segment in 155 ms where version 3 (3x3 sub-pixel everywhere) took 180; version 5 (the last layer and
-  the mask on the phases) 132 where version 4 took 141 (docs/performance.md);
+  sub-pixel convolution, and the mask layer after it runs on those phases too, as depthwise filters and a sum,
+  interleaved once at the very end (`_mask_from_phases`). Graph version 4 (exact phases) ran a U-Net segment in
+  155 ms where version 3 (3x3 sub-pixel everywhere) took 180; version 5 (the last layer and the mask on the
+  phases) 132 where version 4 took 141; version 6 (the mask as depthwise filters) 123 where version 5 took 130
+  (docs/performance.md);
 - the sigmoid as 1 / (1 + exp(-x)), from the mask convolution with negated weights: ORT's CPU Sigmoid is an
   approximation that returns exactly 0 for x <= -18, and the alpha-Wiener filter divides by the sum of the masks.
 Weights are the graph's initializers (never `SessionOptions.add_initializer`, which gave wrong outputs
@@ -40,7 +41,9 @@ from __future__ import annotations
 import numpy as np
 
 from lars_service.larsnet.checkpoints import ENCODER_CHANNELS
-from lars_service.larsnet.subpixel import mask_phase_kernel, phase_kernels, subpixel_bias, subpixel_weight
+from lars_service.larsnet.subpixel import (
+    MASK_PHASE_REACH, mask_depthwise_form, phase_kernels, subpixel_bias, subpixel_weight,
+)
 
 OPSET = 17
 IR_VERSION = 8
@@ -49,7 +52,7 @@ INPUT_NAME = "magnitude"
 OUTPUT_NAME = "mask"
 FAMILY = "larsnet-unet"
 #: the graph's form; model files record it and are rebuilt when it changes
-GRAPH_VERSION = "5"
+GRAPH_VERSION = "6"
 #: how the decoder's transposed convolutions are computed (`unet_onnx_bytes`); the first is the default
 DECODER_FORMS = ("phases", "subpixel", "convtranspose")
 #: frames at a segment's end whose masks depend on where the segment ends (module docstring)
@@ -127,12 +130,17 @@ class _GraphBuilder:
 
 def _mask_from_phases(graph: _GraphBuilder, state: dict[str, np.ndarray], skip: str, upsampled: str) -> str:
     """The last decoder layer, its norm and the mask layer, all on the 2x2 phases of the full-resolution image at
-    half resolution, interleaved once at the end (`subpixel.mask_phase_kernel`).
+    half resolution, interleaved once at the end.
 
     The interleaved image had 2 channels: ORT's blocked layout computed the mask layer there for 16, from an input
-    it had to interleave first. On the phases it is one 8-channel convolution. The last layer's sub-pixel
-    convolution runs as two, one on the skip and one on the upsampled input, summed: no Concat at half resolution,
-    and the skip stays in ORT's blocked layout. A segment 132 ms where it took 141 (paired runs, docs/performance.md).
+    it had to interleave first. On the phases (`subpixel.mask_phase_kernel`) it was one 8-channel 5x5
+    convolution, three quarters of whose products are zeros (graph version 5). Now it runs as 16 depthwise
+    filters and a 1x1 sum (`subpixel.mask_depthwise_form`), and the last layer's sub-pixel convolution computes
+    each phase-channel once for every depthwise channel that reads it: 16 output channels where it had 8, which
+    ORT's blocked layout computed as 16 anyway, so the copies cost nothing and the norm and filters stay in that
+    layout. A segment 123 ms where version 5 took 130 (paired runs, docs/performance.md). The last layer's
+    convolution runs as two, one on the skip and one on the upsampled input, summed: no Concat at half
+    resolution, and the skip stays in ORT's blocked layout.
 
     Args:
         skip: c_1, the first encoder layer's convolution output (batch, 16, F/2, T/2).
@@ -141,20 +149,22 @@ def _mask_from_phases(graph: _GraphBuilder, state: dict[str, np.ndarray], skip: 
     Returns:
         the name of the graph's output, `mask` (batch, 2, F, T).
     """
-    weight = subpixel_weight(state["dec6.conv_trans.weight"])  # (8, 32, 3, 3): input channels skip first
+    sources, depthwise, summing = mask_depthwise_form(state["mask_layer.0.weight"])
+    weight = subpixel_weight(state["dec6.conv_trans.weight"])[sources]  # (16, 32, 3, 3): input channels skip first
     skip_channels = state["enc1.conv.weight"].shape[0]
     from_skip = graph.node("Conv", [skip, graph.constant("dec6.weight_skip", weight[:, :skip_channels])],
                            kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     from_upsampled = graph.node("Conv", [upsampled, graph.constant("dec6.weight_upsampled", weight[:, skip_channels:]),
-                                         graph.constant("dec6.bias", subpixel_bias(state["dec6.conv_trans.bias"]))],
+                                         graph.constant("dec6.bias", subpixel_bias(state["dec6.conv_trans.bias"])[sources])],
                                 kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     phases = graph.node("Relu", [graph.node("Add", [from_upsampled, from_skip])])
     scale, shift = batch_norm_affine(state, "dec6.bn")
-    normed = graph.depthwise_affine(phases, np.repeat(scale, 4), np.repeat(shift, 4), "dec6")
-    kernel, pads = mask_phase_kernel(state["mask_layer.0.weight"])
-    negated_logits = graph.node("Conv", [normed, graph.constant("mask.weight", -kernel),
+    normed = graph.depthwise_affine(phases, np.repeat(scale, 4)[sources], np.repeat(shift, 4)[sources], "dec6")
+    filtered = graph.node("Conv", [normed, graph.constant("mask.weight", -depthwise)], kernel_shape=[5, 5],
+                          pads=[MASK_PHASE_REACH] * 4, group=len(sources))
+    negated_logits = graph.node("Conv", [filtered, graph.constant("mask.sum", summing),
                                          graph.constant("mask.bias", -np.repeat(state["mask_layer.0.bias"], 4))],
-                                kernel_shape=list(kernel.shape[2:]), pads=pads)
+                                kernel_shape=[1, 1])
     masks = graph.sigmoid_of_negated(negated_logits)
     channels = state["mask_layer.0.weight"].shape[0]
     return graph.node("ConvTranspose", [masks, graph.constant("mask.interleave", interleave_weight(np.ones(channels, np.float32)))],
