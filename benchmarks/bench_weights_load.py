@@ -10,8 +10,10 @@ temporary folder and converted there with `models convert`; the table gives, per
 --repeats of `larsnet.weights.read_state_dict` (read the tensors) and of `load_unet` (read, check names and
 shapes, build the U-Net and load the tensors into it); then the onnx runtime's `pth_reader.read_numpy_state_dict`
 (the same tensors without torch), an ORT session of the graph built in memory from the `.pth` (read, check, build,
-create the session: what `separate` does when there is no model file), and an ORT session from the `.onnx` model
-file that `models install/convert` write. Every measurement runs in a fresh process (torch imported only where the
+create the session: what `separate` does when there is no model file), an ORT session from the `.onnx` model
+file that `models install/convert` write, and one from ORT's optimized form of that file for this machine, which
+the first load writes beside it (`runtime/model_files.machine_optimized_path`: what `separate` loads; written here
+before the timings). Every measurement runs in a fresh process (torch imported only where the
 method needs it), and the last row gives each method's peak RSS (the largest over the stems, as the OS counts it).
 """
 from __future__ import annotations
@@ -48,6 +50,7 @@ METHODS = {
     "numpy .pth": lambda checkpoint, stem, bins: _read_numpy(checkpoint),
     "ORT from .pth": lambda checkpoint, stem, bins: _session(_model_bytes(checkpoint, stem, bins)),
     "ORT from .onnx": lambda checkpoint, stem, bins: _session(_onnx_path(checkpoint)),
+    "ORT machine-opt": lambda checkpoint, stem, bins: _machine_optimized_session(checkpoint),
 }
 
 
@@ -74,6 +77,15 @@ def _onnx_path(checkpoint: Path) -> Path:
     from lars_service.runtime.model_files import onnx_path
 
     return onnx_path(checkpoint)
+
+
+def _machine_optimized_session(checkpoint: Path) -> object:
+    """What `separate` loads: the session of this machine's optimized form of the model file (the untimed first
+    run writes it)."""
+    from lars_service.larsnet.checkpoints import safetensors_path
+    from lars_service.runtime.onnx_masks import model_file_session
+
+    return model_file_session(_onnx_path(checkpoint), safetensors_path(checkpoint))
 
 
 def _session(model: bytes | Path) -> object:
@@ -138,6 +150,8 @@ def main() -> None:
             else:
                 shutil.copyfile(source, config.checkpoint_path(models_dir, stem))
         convert_models(models_dir)
+        for stem in STEMS:  # the optimized forms are written once, here, so that each process's peak is a load's
+            _machine_optimized_session(config.checkpoint_path(models_dir, stem))
         print(f"{'stem':<8} {'.pth MB':>8} {'.sft MB':>8} " + " ".join(f"{name + ' s':>16}" for name in METHODS))
         totals = [0.0] * len(METHODS)
         peaks = [0.0] * len(METHODS)

@@ -99,7 +99,7 @@ def test_status_names_model_files_of_an_older_graph_and_convert_rewrites_them(tm
     onnx_path(checkpoint).write_bytes(unet_onnx_bytes(read_numpy_state_dict(checkpoint), stem="snare", metadata=older))
     status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document
     assert status["stems"]["snare"]["model_file"] == {"path": str(onnx_path(checkpoint)), "found": True, "current": False,
-                                                       "graph_version": "2"}
+                                                       "graph_version": "2", "optimized_for_this_machine": False}
     assert status["model_files"] == {"current": False, "stale": ["snare"], "missing": [],
                                      "fix": f"lars-service models convert --models-dir {models_dir}"}
 
@@ -112,6 +112,9 @@ def test_status_names_model_files_of_an_older_graph_and_convert_rewrites_them(tm
 
     (stale_warning,) = separation_warnings()
     assert "of snare were not made by this release" in stale_warning and f"models convert --models-dir {models_dir}" in stale_warning
+    optimized = {stem: entry["model_file"]["optimized_for_this_machine"]
+                 for stem, entry in run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document["stems"].items()}
+    assert optimized == {"kick": True, "snare": False, "toms": False, "hihat": False, "cymbals": False}  # kick loaded from its file
 
     assert run_cli("models", "convert", "--models-dir", str(models_dir), data_home=data_home).returncode == 0
     status = run_cli("models", "status", "--models-dir", str(models_dir), data_home=data_home).document

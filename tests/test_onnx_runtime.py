@@ -15,7 +15,7 @@ from lars_service.larsnet.inference import InferenceUNet
 from lars_service.larsnet.transforms_numpy import N_FFT, frames_first, hann_window, masked_inverse_stft, stft
 from lars_service.larsnet.weights import load_unet, read_state_dict
 from lars_service.runtime.onnx_masks import MaskModel, create_session, five_head_model, official_unet, official_unets
-from lars_service.runtime.model_files import onnx_path, source_stamp, write_unet_model
+from lars_service.runtime.model_files import machine_optimized_path, onnx_path, source_stamp, write_unet_model
 from lars_service.runtime.onnx_graph import DECODER_FORMS, GRAPH_VERSION, interleave_weight, unet_onnx_bytes
 from lars_service.runtime.onnx_separator import OnnxSeparator
 from lars_service.runtime.pth_reader import read_numpy_state_dict
@@ -205,6 +205,34 @@ def test_model_file_is_used_while_it_matches_its_weights_and_rebuilt_when_they_c
     snare_mask = official_unet(tmp_path, "kick", config).masks(segment)["kick"]
     expected = official_unet(GOLDEN_MODELS, "snare", config).masks(segment)["snare"]
     assert np.array_equal(snare_mask, expected) and not np.allclose(kick_mask, snare_mask)
+
+
+def test_the_first_load_keeps_the_machine_optimized_form_which_later_loads_take(tmp_path: Path) -> None:
+    """The first load of a model file leaves ORT's optimized form of it beside it, for this machine only (another
+    machine's is removed, no temporary file stays), and the next load takes that form instead of the file: here it
+    deliberately holds the snare's U-Net under the kick's stamp, so which one ran shows in the mask."""
+    config = load_config()
+    (tmp_path / "kick").mkdir()
+    checkpoint = config.checkpoint_path(tmp_path, "kick")
+    shutil.copy(KICK, checkpoint)
+    model_file = write_unet_model(tmp_path, "kick", config)
+    elsewhere = model_file.with_name("pretrained_kick_unet.machine-0123456789abcdef.onnx")
+    elsewhere.write_bytes(b"another machine's form")
+    segment = np.random.default_rng(3).gamma(0.5, 2.0, (1, 2, 2049, 64)).astype(np.float32)
+    kick_mask = official_unet(tmp_path, "kick", config).masks(segment)["kick"]
+    optimized = machine_optimized_path(model_file)
+    assert sorted(path.name for path in (tmp_path / "kick").iterdir()) == sorted([checkpoint.name, model_file.name, optimized.name])
+    assert np.array_equal(kick_mask, official_unet(tmp_path, "kick", config).masks(segment)["kick"])
+    assert np.array_equal(kick_mask, official_unet(GOLDEN_MODELS, "kick", config).masks(segment)["kick"])
+
+    snare_state = read_numpy_state_dict(GOLDEN_MODELS / "snare" / "pretrained_snare_unet.pth")
+    snare_as_kick = tmp_path / "snare_as_kick.onnx"
+    snare_as_kick.write_bytes(unet_onnx_bytes(snare_state, config.bins["kick"], stem="kick", metadata=source_stamp(checkpoint)))
+    create_session(snare_as_kick, save_optimized=optimized)
+    assert optimized.stat().st_size > 0
+    from_optimized = official_unet(tmp_path, "kick", config)
+    assert not from_optimized.stale_model_file
+    assert np.array_equal(from_optimized.masks(segment)["kick"], official_unet(GOLDEN_MODELS, "snare", config).masks(segment)["snare"])
 
 
 def test_a_model_file_of_an_older_graph_form_is_stale(tmp_path: Path) -> None:

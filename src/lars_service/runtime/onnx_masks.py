@@ -22,7 +22,7 @@ from lars_service.larsnet.checkpoints import UNET_FRAME_MULTIPLE, weights_file
 from lars_service.larsnet.config import STEMS, LarsNetConfig
 from lars_service.larsnet.errors import CorruptCheckpointError
 
-from .model_files import onnx_path, stamp_matches, unet_model_bytes
+from .model_files import machine_optimized_path, onnx_path, remove_other_optimized, stamp_matches, unet_model_bytes
 from .onnx_graph import EDGE_REACH_FRAMES, INPUT_NAME
 
 FIVE_HEAD_OUTPUT = "masks"
@@ -97,18 +97,29 @@ def shared_arena() -> None:
         _ARENA.append(True)
 
 
-def create_session(model: bytes | Path, threads: int | None = None) -> Any:
+def create_session(model: bytes | Path, threads: int | None = None, *, optimized: bool = False,
+                   save_optimized: Path | None = None) -> Any:
     """An ORT CPU session of an ONNX model given as bytes or a file.
 
     Bytes are written to a temporary file and loaded from there: ORT's Python session keeps the bytes it was
     built from for as long as it lives (to rebuild itself on a provider fallback), a second copy of every
     weight next to ORT's own (46 MB per official U-Net, 230 MB for five).
+
+    Args:
+        optimized: the file is ORT's optimized form of a model for this machine (`model_files.machine_optimized_path`):
+            loaded without optimizing it again.
+        save_optimized: a file ORT writes the optimized graph to while it loads the model.
     """
     import onnxruntime
 
     if not isinstance(model, bytes):
-        return onnxruntime.InferenceSession(str(model), sess_options=session_options(threads),
-                                            providers=["CPUExecutionProvider"])
+        options = session_options(threads)
+        if optimized:
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        if save_optimized is not None:
+            options.optimized_model_filepath = str(save_optimized)
+            options.log_severity_level = 3  # not ORT's warning that the file is machine-specific: its name says so
+        return onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
     with tempfile.TemporaryDirectory(prefix="lars-onnx-") as scratch:
         path = Path(scratch) / "model.onnx"
         path.write_bytes(model)
@@ -164,25 +175,63 @@ class MaskModel:
 
 def official_unet(models_dir: Path, stem: str, config: LarsNetConfig, threads: int | None = None) -> MaskModel:
     """The official U-Net of `stem` as an ORT session: from its model file `<stem>/pretrained_<stem>_unet.onnx`
-    when that was made from the current weights, else built in memory from the weights (`.safetensors`
-    twin preferred, else `.pth`).
+    (or this machine's optimized form of it, `model_file_session`) when that was made from the current weights,
+    else built in memory from the weights (`.safetensors` twin preferred, else `.pth`).
 
     Raises:
         UnsafeCheckpointError, CorruptCheckpointError, CheckpointShapeError: as `pth_reader` and `check_state_dict`.
     """
     weights = weights_file(models_dir, stem, config)
     model_file = onnx_path(config.checkpoint_path(models_dir, stem))
-    if model_file.is_file():
-        try:
-            session = create_session(model_file, threads)
-        except Exception:  # noqa: BLE001 - an unreadable model file is rebuilt from the weights below
-            session = None
-        stamp = session.get_modelmeta().custom_metadata_map if session is not None else {}
-        if stamp_matches(stamp, weights):
-            return MaskModel(session, (stem,), config.bins[stem], five_heads=False, edge_reach=EDGE_REACH_FRAMES)
+    session = model_file_session(model_file, weights, threads) if model_file.is_file() else None
+    if session is not None:
+        return MaskModel(session, (stem,), config.bins[stem], five_heads=False, edge_reach=EDGE_REACH_FRAMES)
     session = create_session(unet_model_bytes(weights, stem, config.bins[stem]), threads)
     return MaskModel(session, (stem,), config.bins[stem], five_heads=False, stale_model_file=model_file.is_file(),
                      edge_reach=EDGE_REACH_FRAMES)
+
+
+def model_file_session(model_file: Path, weights: Path, threads: int | None = None) -> Any | None:
+    """A session of a U-Net's model file, None when the file was not made from `weights` as they are now (its stamp)
+    or cannot be read.
+
+    From this machine's optimized form of the file where there is one (`model_files.machine_optimized_path`),
+    loaded as it is; else from the file itself, and ORT's optimized graph is kept as that form for the next load
+    (written under a temporary name and renamed; not at all where the folder is not writable).
+    """
+    optimized = machine_optimized_path(model_file)
+    if optimized is not None and optimized.is_file():
+        session = _session_if_stamped(optimized, weights, threads, optimized=True)
+        if session is not None:
+            return session
+    saving = None
+    if optimized is not None:
+        try:
+            descriptor, name = tempfile.mkstemp(prefix=f".{optimized.name}.", suffix=".onnx", dir=optimized.parent)
+            os.close(descriptor)
+            saving = Path(name)
+        except OSError:
+            saving = None  # a read-only folder: every load optimizes the graph again
+    try:
+        session = _session_if_stamped(model_file, weights, threads, save_optimized=saving)
+        if session is not None and saving is not None and saving.stat().st_size > 0:
+            os.replace(saving, optimized)
+            saving = None
+            remove_other_optimized(model_file, optimized)
+        return session
+    finally:
+        if saving is not None:
+            saving.unlink(missing_ok=True)
+
+
+def _session_if_stamped(model: Path, weights: Path, threads: int | None, **loading: Any) -> Any | None:
+    """`create_session(model, threads, **loading)` when the model's stamp says it was made from `weights` as they
+    are now (`model_files.stamp_matches`); None when it was not, or ORT cannot read it."""
+    try:
+        session = create_session(model, threads, **loading)
+    except Exception:  # noqa: BLE001 - ORT raises its own exception types; the caller rebuilds from the weights
+        return None
+    return session if stamp_matches(session.get_modelmeta().custom_metadata_map, weights) else None
 
 
 def official_unets(models_dir: Path, stems: tuple[str, ...], config: LarsNetConfig,
