@@ -235,6 +235,26 @@ def test_the_first_load_keeps_the_machine_optimized_form_which_later_loads_take(
     assert np.array_equal(from_optimized.masks(segment)["kick"], official_unet(GOLDEN_MODELS, "snare", config).masks(segment)["snare"])
 
 
+def test_the_bundled_folders_model_files_get_no_optimized_form(tmp_path: Path, monkeypatch) -> None:
+    """The bundled folder may be read-only, is replaced by updates, and in a one-file binary is a temporary
+    extraction: loading its model files writes nothing there (here the bundled folder is a writable temporary one,
+    so only the rule keeps it clean), and the masks are the same as anywhere else."""
+    from lars_service.runtime import model_files
+
+    monkeypatch.setattr(model_files, "bundled_models_dir", lambda: tmp_path.resolve())
+    config = load_config()
+    (tmp_path / "kick").mkdir()
+    checkpoint = config.checkpoint_path(tmp_path, "kick")
+    shutil.copy(KICK, checkpoint)
+    model_file = write_unet_model(tmp_path, "kick", config)
+    assert machine_optimized_path(model_file) is None
+    segment = np.random.default_rng(4).gamma(0.5, 2.0, (1, 2, 2049, 64)).astype(np.float32)
+    unet = official_unet(tmp_path, "kick", config)
+    assert not unet.stale_model_file
+    assert sorted(path.name for path in (tmp_path / "kick").iterdir()) == sorted([checkpoint.name, model_file.name])
+    assert np.array_equal(unet.masks(segment)["kick"], official_unet(GOLDEN_MODELS, "kick", config).masks(segment)["kick"])
+
+
 def test_a_model_file_of_an_older_graph_form_is_stale(tmp_path: Path) -> None:
     """The stamp decides: a file stamped with the kick's weights is trusted only when it also names this graph form
     (here the file deliberately holds the snare's U-Net, so which one ran shows in the mask)."""

@@ -10,7 +10,8 @@ Beside each model file, the first load on a machine keeps ORT's optimized form o
 weights already in the blocked layout of this processor's vector width, which later loads take as it is. It is
 specific to the processor's instruction sets, the ORT version and the model file it came from, all in the key, so
 a folder copied to another machine or a newer ORT never uses it; the portable model file stays the source.
-Five U-Nets then load in 0.24 s where they took 0.36 (docs/performance.md), for 39 MB more on disk per stem.
+Five U-Nets then load in 0.18-0.20 s where they took 0.36-0.38 (docs/performance.md, Loading weights), for 39 MB
+more on disk per stem.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from lars_service.larsnet.checkpoints import check_state_dict, unet_state_shapes, weights_file
 from lars_service.larsnet.config import LarsNetConfig
+from lars_service.models_dir import bundled_models_dir
 
 from .onnx_graph import GRAPH_VERSION, unet_onnx_bytes
 from .pth_reader import read_numpy_state_dict
@@ -56,11 +58,13 @@ def processor_features() -> list[str] | None:
 def machine_optimized_path(model_file: Path) -> Path | None:
     """Where ORT's optimized form of `model_file` for this machine is kept: beside it, named for a hash of the ORT
     version, the processor's architecture and instruction sets, and the model file's size, modification time and
-    inode (a rewritten model file gets a new one). None where the instruction sets are not known."""
+    inode (a rewritten model file gets a new one). None where the instruction sets are not known, and for the
+    bundled folder's model files: it may be read-only, an update replaces it, and in a one-file binary it is a
+    temporary extraction that every run would fill again."""
     import onnxruntime
 
     features = processor_features()
-    if features is None:
+    if features is None or Path(model_file).resolve().is_relative_to(bundled_models_dir()):
         return None
     status = Path(model_file).stat()
     identity = [onnxruntime.__version__, platform.machine(), features, status.st_size, status.st_mtime_ns, status.st_ino]
