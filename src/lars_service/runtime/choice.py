@@ -33,10 +33,10 @@ def resolve_runtime(requested: str, device: str) -> tuple[str | None, str | None
 
     `auto` is onnx on the CPU when onnxruntime is installed, else torch; an explicit runtime is used as asked.
     Also for long inputs where torch is installed: five U-Nets over 60 s (fresh processes, medians of 5 paired
-    rounds, `benchmarks/bench_inference.py --sections speed`, installed weights) took 4.65 s on onnx (4.27 s of
-    compute) and 6.19 s on torch (5.08 s), and onnx peaked at 563 MB where torch took 1053 MB, past the 1 GB the
+    rounds, `benchmarks/bench_inference.py --sections speed`, installed weights) took 4.51 s on onnx (4.24 s of
+    compute) and 6.38 s on torch (5.22 s), and onnx peaked at 551 MB where torch took 1018 MB, past the 1 GB the
     CPU default is held to. Both stream block by block, so a longer input changes neither the ratio nor the
-    peaks (600 s: onnx 659 MB; torch 1082 MB when last measured).
+    peaks (600 s: onnx 618 MB with graphs built at load; torch 1082 MB when last measured).
 
     Returns:
         (runtime, None), or (None, why it cannot run, with the fix).
