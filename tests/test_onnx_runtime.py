@@ -1,6 +1,7 @@
 """The torch-free runtime's parts: the .pth reader, the U-Net graph, its model files, and five-head mask models."""
 from __future__ import annotations
 
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -252,6 +253,25 @@ def test_the_bundled_folders_model_files_get_no_optimized_form(tmp_path: Path, m
     unet = official_unet(tmp_path, "kick", config)
     assert not unet.stale_model_file
     assert sorted(path.name for path in (tmp_path / "kick").iterdir()) == sorted([checkpoint.name, model_file.name])
+    assert np.array_equal(unet.masks(segment)["kick"], official_unet(GOLDEN_MODELS, "kick", config).masks(segment)["kick"])
+
+
+def test_a_model_file_still_loads_when_its_optimized_form_cannot_be_written(tmp_path: Path, monkeypatch) -> None:
+    """Where ORT fails to write the optimized form (a full disk; here its temporary file's name points into a
+    folder that does not exist), the model file loads without it: not stale, no graph rebuilt, nothing left."""
+    from lars_service.runtime import onnx_masks
+
+    config = load_config()
+    (tmp_path / "kick").mkdir()
+    checkpoint = config.checkpoint_path(tmp_path, "kick")
+    shutil.copy(KICK, checkpoint)
+    model_file = write_unet_model(tmp_path, "kick", config)
+    unwritable = tmp_path / "gone" / "optimized.onnx"
+    monkeypatch.setattr(onnx_masks.tempfile, "mkstemp", lambda **_: (os.open(os.devnull, os.O_RDONLY), str(unwritable)))
+    unet = official_unet(tmp_path, "kick", config)
+    assert not unet.stale_model_file
+    assert sorted(path.name for path in (tmp_path / "kick").iterdir()) == sorted([checkpoint.name, model_file.name])
+    segment = np.random.default_rng(5).gamma(0.5, 2.0, (1, 2, 2049, 64)).astype(np.float32)
     assert np.array_equal(unet.masks(segment)["kick"], official_unet(GOLDEN_MODELS, "kick", config).masks(segment)["kick"])
 
 

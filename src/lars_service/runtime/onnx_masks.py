@@ -197,7 +197,8 @@ def model_file_session(model_file: Path, weights: Path, threads: int | None = No
 
     From this machine's optimized form of the file where there is one (`model_files.machine_optimized_path`),
     loaded as it is; else from the file itself, and ORT's optimized graph is kept as that form for the next load
-    (written under a temporary name and renamed; not at all where the folder is not writable).
+    (written under a temporary name and renamed; not at all where the folder is not writable, and where writing it
+    fails the file is loaded without it).
     """
     optimized = machine_optimized_path(model_file)
     if optimized is not None and optimized.is_file():
@@ -214,6 +215,10 @@ def model_file_session(model_file: Path, weights: Path, threads: int | None = No
             saving = None  # a read-only folder: every load optimizes the graph again
     try:
         session = _session_if_stamped(model_file, weights, threads, save_optimized=saving)
+        if session is None and saving is not None:  # ORT could not write the optimized form (a full disk)
+            saving.unlink(missing_ok=True)
+            saving = None
+            session = _session_if_stamped(model_file, weights, threads)
         if session is not None and saving is not None and saving.stat().st_size > 0:
             os.replace(saving, optimized)
             saving = None
