@@ -12,6 +12,7 @@ import soundfile
 import torch
 
 from lars_service.larsnet import CorruptCheckpointError, UnsafeCheckpointError, load_config
+from lars_service.larsnet.config import LarsNetConfig
 from lars_service.larsnet.inference import InferenceUNet
 from lars_service.larsnet.transforms_numpy import N_FFT, frames_first, hann_window, masked_inverse_stft, stft
 from lars_service.larsnet.weights import load_unet, read_state_dict
@@ -193,12 +194,17 @@ def test_u_nets_side_by_side_give_what_one_after_another_give() -> None:
         assert np.abs(samples[:, -rate:]).max() > 0  # the last, half block is filled in
 
 
-def test_model_file_is_used_while_it_matches_its_weights_and_rebuilt_when_they_change(tmp_path: Path) -> None:
+def kick_with_model_file(models_dir: Path) -> tuple[LarsNetConfig, Path, Path]:
+    """The golden kick checkpoint installed in `models_dir` with its model file: (config, checkpoint, model file)."""
     config = load_config()
-    (tmp_path / "kick").mkdir()
-    checkpoint = config.checkpoint_path(tmp_path, "kick")
+    (models_dir / "kick").mkdir()
+    checkpoint = config.checkpoint_path(models_dir, "kick")
     shutil.copy(KICK, checkpoint)
-    written = write_unet_model(tmp_path, "kick", config)
+    return config, checkpoint, write_unet_model(models_dir, "kick", config)
+
+
+def test_model_file_is_used_while_it_matches_its_weights_and_rebuilt_when_they_change(tmp_path: Path) -> None:
+    config, checkpoint, written = kick_with_model_file(tmp_path)
     assert written == onnx_path(checkpoint) == tmp_path / "kick" / "pretrained_kick_unet.onnx"
     segment = np.random.default_rng(1).gamma(0.5, 2.0, (1, 2, 2049, 64)).astype(np.float32)
     kick_mask = official_unet(tmp_path, "kick", config).masks(segment)["kick"]
@@ -212,11 +218,7 @@ def test_the_first_load_keeps_the_machine_optimized_form_which_later_loads_take(
     """The first load of a model file leaves ORT's optimized form of it beside it, for this machine only (another
     machine's is removed, no temporary file stays), and the next load takes that form instead of the file: here it
     deliberately holds the snare's U-Net under the kick's stamp, so which one ran shows in the mask."""
-    config = load_config()
-    (tmp_path / "kick").mkdir()
-    checkpoint = config.checkpoint_path(tmp_path, "kick")
-    shutil.copy(KICK, checkpoint)
-    model_file = write_unet_model(tmp_path, "kick", config)
+    config, checkpoint, model_file = kick_with_model_file(tmp_path)
     elsewhere = model_file.with_name("pretrained_kick_unet.machine-0123456789abcdef.onnx")
     elsewhere.write_bytes(b"another machine's form")
     segment = np.random.default_rng(3).gamma(0.5, 2.0, (1, 2, 2049, 64)).astype(np.float32)
@@ -243,11 +245,7 @@ def test_the_bundled_folders_model_files_get_no_optimized_form(tmp_path: Path, m
     from lars_service.runtime import model_files
 
     monkeypatch.setattr(model_files, "bundled_models_dir", lambda: tmp_path.resolve())
-    config = load_config()
-    (tmp_path / "kick").mkdir()
-    checkpoint = config.checkpoint_path(tmp_path, "kick")
-    shutil.copy(KICK, checkpoint)
-    model_file = write_unet_model(tmp_path, "kick", config)
+    config, checkpoint, model_file = kick_with_model_file(tmp_path)
     assert machine_optimized_path(model_file) is None
     segment = np.random.default_rng(4).gamma(0.5, 2.0, (1, 2, 2049, 64)).astype(np.float32)
     unet = official_unet(tmp_path, "kick", config)
@@ -261,11 +259,7 @@ def test_a_model_file_still_loads_when_its_optimized_form_cannot_be_written(tmp_
     folder that does not exist), the model file loads without it: not stale, no graph rebuilt, nothing left."""
     from lars_service.runtime import onnx_masks
 
-    config = load_config()
-    (tmp_path / "kick").mkdir()
-    checkpoint = config.checkpoint_path(tmp_path, "kick")
-    shutil.copy(KICK, checkpoint)
-    model_file = write_unet_model(tmp_path, "kick", config)
+    config, checkpoint, model_file = kick_with_model_file(tmp_path)
     unwritable = tmp_path / "gone" / "optimized.onnx"
     monkeypatch.setattr(onnx_masks.tempfile, "mkstemp", lambda **_: (os.open(os.devnull, os.O_RDONLY), str(unwritable)))
     unet = official_unet(tmp_path, "kick", config)
