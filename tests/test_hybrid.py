@@ -24,7 +24,9 @@ from lars_service.cancellation import Cancellation
 from lars_service.errors import CancelledError
 from lars_service.evaluation.metrics import evaluate
 from lars_service.fallback.informed_nmfd import AdaptationSettings, InformedNmfd
+from lars_service.fallback.nmf_numpy import DRUM_PRIORS
 from lars_service.larsnet.compact_weights import default_open_weights_dir, read_compact_weights
+from lars_service.larsnet.transforms_numpy import HOP, N_FFT
 from lars_service.processors.hybrid import SPATIAL_FILTER, LarsNetHybridProcessor
 from lars_service.processors.larsnet_open import open_onnx_separator
 from lars_service.request import SeparationRequest, build_request
@@ -158,6 +160,20 @@ def peak_traced_bytes(processor: LarsNetHybridProcessor, seconds: float) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def test_the_factorisation_takes_the_first_priors_of_each_stem_as_many_as_the_settings_say() -> None:
+    by_stem = {stem: [prior for prior in DRUM_PRIORS if prior.stem == stem] for stem in STEMS}
+    default = InformedNmfd(44100, N_FFT, HOP)
+    assert default.component_stems == ["kick", "snare", "snare", "toms", "toms", "toms", "hihat", "hihat", "cymbals",
+                                       "cymbals"]
+    assert AdaptationSettings().priors()[0] == by_stem["kick"][0], "the 55 Hz kick, not the 90 Hz one"
+    assert AdaptationSettings().record()["components_per_stem"] == dict(zip(STEMS, (1, 2, 3, 2, 2)))
+    every = AdaptationSettings(components_per_stem=tuple(len(by_stem[stem]) for stem in STEMS))
+    assert every.priors() == DRUM_PRIORS
+    refine = InformedNmfd(44100, N_FFT, HOP, every)
+    assert [templates.shape[1] for templates in refine.stem_templates] == [2, 2, 3, 2, 2]
+    assert "10 of nmf_numpy.DRUM_PRIORS' 11" in AdaptationSettings().record()["priors"]
 
 
 def test_memory_does_not_grow_with_the_length_of_the_input(tmp_path: Path) -> None:

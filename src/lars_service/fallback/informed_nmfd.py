@@ -31,7 +31,8 @@ from lars_service.larsnet import STEMS
 from lars_service.runtime.blas import single_threaded_blas
 
 from .nmf_numpy import (
-    DRUM_PRIORS, TINY, band_edges_hz, band_of_bin, class_models, factorise, pool_bands, prior_templates, ratio_masks,
+    DRUM_PRIORS, TINY, ComponentPrior, band_edges_hz, band_of_bin, class_models, factorise, pool_bands,
+    prior_templates, ratio_masks,
 )
 
 
@@ -53,6 +54,10 @@ class AdaptationSettings:
         joint_iterations: update rounds of the joint factorisation of the mixture (step 2).
         joint_template_update_start: round of step 2 from which templates adapt.
         mask_power: exponent of each stem's model in its mask.
+        components_per_stem: how many of each stem's priors (`nmf_numpy.DRUM_PRIORS`, in their order) the
+            factorisation uses, in STEMS order. One kick component, the 55 Hz one: with the second, at 90 Hz, the
+            joint fit gave the kick part of the floor tom and of the snare's body (tuning kits 7.48 -> 7.78 dB,
+            kick 10.13 -> 11.03, toms 10.91 -> 11.37, with release 1.2).
 
     With the multichannel Wiener filter after the masks (`processors/hybrid.py`), mean SDR on those clips:
     stem rounds 20 / 12 / 10 / 8 / 7 / 6 / 5 (0.5 s templates, 24 bands per octave): 6.23 / 6.34 / 6.41 / 6.50 /
@@ -78,12 +83,19 @@ class AdaptationSettings:
     joint_iterations: int = 15
     joint_template_update_start: int = 0
     mask_power: float = 1.5
+    components_per_stem: tuple[int, ...] = (1, 2, 3, 2, 2)
+
+    def priors(self) -> tuple[ComponentPrior, ...]:
+        """The priors the factorisation starts from: the first `components_per_stem` of each stem's."""
+        return tuple(prior for stem, count in zip(STEMS, self.components_per_stem)
+                     for prior in [prior for prior in DRUM_PRIORS if prior.stem == stem][:count])
 
     def record(self) -> dict[str, Any]:
         """The settings for a result document, with the method and the priors named."""
         return {"method": "NMFD initialised from the network's stems, then fitted to the mixture",
-                "priors": f"textbook drum priors ({len(DRUM_PRIORS)} components, nmf_numpy.DRUM_PRIORS)",
-                **asdict(self)}
+                "priors": f"textbook drum priors ({len(self.priors())} of nmf_numpy.DRUM_PRIORS' {len(DRUM_PRIORS)} "
+                          "components)",
+                **asdict(self), "components_per_stem": dict(zip(STEMS, self.components_per_stem))}
 
 
 class InformedNmfd:
@@ -110,9 +122,10 @@ class InformedNmfd:
         self.pool = pool
         self.bands = band_of_bin(n_fft, sample_rate, settings.bands_per_octave)  # (bins,)
         self.template_frames = max(1, round(settings.template_seconds * sample_rate / hop))
-        templates = prior_templates(DRUM_PRIORS, band_edges_hz(self.bands, n_fft, sample_rate), hop / sample_rate,
+        priors = settings.priors()
+        templates = prior_templates(priors, band_edges_hz(self.bands, n_fft, sample_rate), hop / sample_rate,
                                     self.template_frames, settings.band_weight_exponent)  # (bands, components, frames)
-        self.members = [[index for index, prior in enumerate(DRUM_PRIORS) if prior.stem == stem] for stem in STEMS]
+        self.members = [[index for index, prior in enumerate(priors) if prior.stem == stem] for stem in STEMS]
         self.stem_templates = [templates[:, members] for members in self.members]
         self.component_stems = [stem for stem, members in zip(STEMS, self.members) for _ in members]
 
