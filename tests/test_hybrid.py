@@ -23,7 +23,7 @@ from lars_service.api import separate
 from lars_service.cancellation import Cancellation
 from lars_service.errors import CancelledError
 from lars_service.evaluation.metrics import evaluate
-from lars_service.fallback.informed_nmfd import AdaptationSettings, InformedNmfd
+from lars_service.fallback.informed_nmfd import AdaptationSettings, InformedNmfd, hihat_shares
 from lars_service.fallback.nmf_numpy import DRUM_PRIORS
 from lars_service.larsnet.compact_weights import default_open_weights_dir, read_compact_weights
 from lars_service.larsnet.transforms_numpy import HOP, N_FFT
@@ -174,6 +174,18 @@ def test_the_factorisation_takes_the_first_priors_of_each_stem_as_many_as_the_se
     refine = InformedNmfd(44100, N_FFT, HOP, every)
     assert [templates.shape[1] for templates in refine.stem_templates] == [2, 2, 3, 2, 2]
     assert "10 of nmf_numpy.DRUM_PRIORS' 11" in AdaptationSettings().record()["priors"]
+
+
+def test_metal_components_go_to_the_hihat_when_they_die_away_within_the_template_and_to_the_cymbals_when_they_ring(
+        ) -> None:
+    frames = np.arange(InformedNmfd(44100, N_FFT, HOP).template_frames)
+    decays = {"closed hi-hat": 0.05, "half-open hi-hat": 0.2, "ride": 2.0}  # seconds to fall by 1/e
+    envelopes = np.stack([np.exp(-frames * HOP / 44100 / seconds) for seconds in decays.values()])
+    spectrum = np.linspace(0.1, 1.0, 30)[:, None, None]  # the same on every band: only the decay differs
+    shares = dict(zip(decays, hihat_shares((spectrum * envelopes[None]).astype(np.float32), 0.2, 0.6)))
+    assert shares["closed hi-hat"] == 1.0
+    assert shares["ride"] == 0.0
+    assert 0.0 < shares["half-open hi-hat"] < 1.0, shares
 
 
 def test_memory_does_not_grow_with_the_length_of_the_input(tmp_path: Path) -> None:
