@@ -12,7 +12,8 @@ Per block of STFT frames (the network's blocks):
    (`hihat_shares`): on kits it has not heard, the network hears most acoustic hi-hats (open, pedal, closed
    ones that ring) as cymbals, so its cymbals estimate holds this recording's hi-hat too, and the components
    started from it learn them; what it calls hi-hat is one (on the tuning kits 0.1% of the cymbals' energy
-   reaches its hi-hat mask), so the hi-hat components stay hi-hat;
+   reaches its hi-hat mask), so the hi-hat components stay hi-hat; and the split moves at most what the network
+   gave the cymbals (on kits without cymbals the cymbal components hold only what the joint fit left over);
 4. each stem's share of the joint model is its mask, spread from bands to bins; the masks partition unity.
 
 Measured against the network alone and against NMFD from the priors (`benchmarks/bench_open_weights.py
@@ -164,16 +165,19 @@ class InformedNmfd:
         target_exponent = float(self.settings.stem_target_exponent)
         stems = np.stack([pool_bands(mask ** target_exponent * magnitude, self.bands, exponent) for mask in masks])
         scale = np.float32(1.0 / (float(mixture.mean()) + TINY))  # the factorisation wants the mixture at mean 1
+        # what the network gave the cymbals, as a share of the mixture's magnitude
+        cymbals_share = float(np.vdot(masks[STEMS.index("cymbals")], magnitude).real) / (float(magnitude.sum()) + TINY)
         with single_threaded_blas():
-            band_masks = self._factorise(mixture * scale, stems * scale)  # (5, channels, bands, frames)
+            band_masks = self._factorise(mixture * scale, stems * scale, cymbals_share)  # (5, channels, bands, frames)
         return band_masks[:, :, self.bands]
 
-    def _factorise(self, mixture: np.ndarray, stems: np.ndarray) -> np.ndarray:
+    def _factorise(self, mixture: np.ndarray, stems: np.ndarray, cymbals_share: float) -> np.ndarray:
         """Masks per band from pooled magnitudes normalised to the mixture's mean 1.
 
         Args:
             mixture: (channels, bands, frames).
             stems: (5, channels, bands, frames) the network's stems.
+            cymbals_share: the share of the mixture's magnitude in the network's cymbals (mask x magnitude).
 
         Returns:
             float32 (5, channels, bands, frames) masks in STEMS order.
@@ -199,7 +203,13 @@ class InformedNmfd:
         # a cymbal component shared between hi-hat and cymbals is that component twice, its gains scaled by each share
         cymbals = [index for index, stem in enumerate(self.component_stems) if stem == "cymbals"]
         others = [index for index, stem in enumerate(self.component_stems) if stem != "cymbals"]
-        hihat = hihat_shares(templates[:, cymbals], *settings.hihat_decay_ratios)[:, None]  # (cymbal components, 1)
+        # The split moves at most what the network gave the cymbals: where it heard none (kits without cymbals), the
+        # cymbal components start from nothing and take whatever short sound the joint fit leaves them, which the
+        # hi-hat should not get (one such kit's hi-hat 8.2 -> 1.8 dB without this bound).
+        cymbal_model = float((gains[cymbals].sum(axis=1) * templates[:, cymbals].sum(axis=(0, 2))
+                              * activations[cymbals].sum(axis=1)).sum())
+        movable = min(1.0, cymbals_share * float(mixture.sum()) / max(cymbal_model, TINY))
+        hihat = movable * hihat_shares(templates[:, cymbals], *settings.hihat_decay_ratios)[:, None]  # (cymbal comps, 1)
         order = others + cymbals + cymbals
         models = class_models(
             templates[:, order], activations[order],
