@@ -200,22 +200,38 @@ class InformedNmfd:
             gains=np.concatenate([fit[2] for fit in fits]))
         if self.fitted is not None:
             self.fitted()
-        # a cymbal component shared between hi-hat and cymbals is that component twice, its gains scaled by each share
+        models = self._stem_models(templates, activations, gains, cymbals_share * float(mixture.sum()))
+        return ratio_masks(models, settings.mask_power)
+
+    def _stem_models(self, templates: np.ndarray, activations: np.ndarray, gains: np.ndarray,
+                     network_cymbals: float) -> np.ndarray:
+        """Each stem's part of the joint model, the cymbal components shared with the hi-hat (step 3).
+
+        A shared component is that component twice, its gains scaled by each share. The split moves at most what the
+        network gave the cymbals: where it heard none (kits without cymbals), the cymbal components start from nothing
+        and take whatever short sound the joint fit leaves them, which the hi-hat should not get (one such kit's
+        hi-hat fell 8.2 -> 1.8 dB without this bound).
+
+        Args:
+            templates, activations, gains: the joint fit, (bands, components, template_frames), (components, frames),
+                (components, channels).
+            network_cymbals: the network's cymbals (mask x magnitude) summed, on the scale of the fitted mixture.
+
+        Returns:
+            float32 (5, channels, bands, frames) in STEMS order.
+        """
         cymbals = [index for index, stem in enumerate(self.component_stems) if stem == "cymbals"]
         others = [index for index, stem in enumerate(self.component_stems) if stem != "cymbals"]
-        # The split moves at most what the network gave the cymbals: where it heard none (kits without cymbals), the
-        # cymbal components start from nothing and take whatever short sound the joint fit leaves them, which the
-        # hi-hat should not get (one such kit's hi-hat 8.2 -> 1.8 dB without this bound).
         cymbal_model = float((gains[cymbals].sum(axis=1) * templates[:, cymbals].sum(axis=(0, 2))
                               * activations[cymbals].sum(axis=1)).sum())
-        movable = min(1.0, cymbals_share * float(mixture.sum()) / max(cymbal_model, TINY))
-        hihat = movable * hihat_shares(templates[:, cymbals], *settings.hihat_decay_ratios)[:, None]  # (cymbal comps, 1)
+        movable = min(1.0, network_cymbals / max(cymbal_model, TINY))
+        shares = hihat_shares(templates[:, cymbals], *self.settings.hihat_decay_ratios)  # (cymbal components,)
+        hihat = movable * shares[:, None]
         order = others + cymbals + cymbals
-        models = class_models(
+        return class_models(
             templates[:, order], activations[order],
             np.concatenate([gains[others], gains[cymbals] * hihat, gains[cymbals] * (1 - hihat)]),
             [self.component_stems[index] for index in others] + ["hihat"] * len(cymbals) + ["cymbals"] * len(cymbals))
-        return ratio_masks(models, settings.mask_power)
 
 
 def hihat_shares(templates: np.ndarray, all_hihat: float, all_cymbals: float) -> np.ndarray:
